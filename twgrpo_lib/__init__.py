@@ -1,0 +1,17 @@
+"""TW-GRPO kit: token-weighted GRPO for video question answering, small enough to read.
+
+Modules, one idea each:
+
+- ``answers``: the one answer parser shared by training rewards and benchmark scoring.
+- ``rewards``: soft / binary / IoU accuracy and the format reward (METHOD.md section 3).
+- ``qa_inversion``: question-answer inversion (METHOD.md section 4).
+- ``token_weighting``: the paper's per-token weights, memory-bounded (METHOD.md section 2).
+- ``prompts``: the prompt strings of the paper's runs, verbatim (METHOD.md section 7).
+- ``video`` and ``datasets``: frame sampling with decord and loaders for the benchmark formats.
+- ``synthetic``: mini-CLEVRER, a CLEVRER-like video benchmark generated locally.
+- ``metrics`` and ``evaluation``: benchmark scoring and resumable evaluation runs.
+- ``trainer``: the TW-GRPO trainer on top of TRL's ``GRPOTrainer`` (video inputs included).
+- ``cli``: the ``twgrpo`` command.
+"""
+
+__version__ = "0.1.0"

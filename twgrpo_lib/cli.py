@@ -1,0 +1,42 @@
+"""The ``twgrpo`` command line.
+
+Each subcommand lives next to the code it drives: a module listed in ``COMMANDS`` provides
+``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only when their subcommand
+runs, so ``twgrpo invert`` does not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "invert": ("twgrpo_lib.qa_inversion", "question-answer inversion of a NExT-GQA / format-A file"),
+}
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="twgrpo", description="TW-GRPO tutorial and reproducibility kit")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = None if argv is None else next((a for a in argv if not a.startswith("-")), None)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(_module=module_name)
+        if wanted == name:  # only the chosen subcommand's module is imported
+            importlib.import_module(module_name).add_arguments(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
+    if args.command is None:
+        build_parser([]).print_help()
+        return 2
+    return int(importlib.import_module(args._module).run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
