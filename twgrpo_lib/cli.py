@@ -14,6 +14,7 @@ import sys
 # subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "invert": ("twgrpo_lib.qa_inversion", "question-answer inversion of a NExT-GQA / format-A file"),
+    "build-tiny": ("twgrpo_lib.tiny_model", "build the tiny offline Qwen2.5-VL (tokenizer, processor, model)"),
 }
 
 
