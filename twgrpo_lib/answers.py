@@ -1,0 +1,164 @@
+"""The one answer parser, shared by the training rewards (``rewards``) and benchmark scoring (``metrics``).
+
+An answer is the text inside the first ``<answer>...</answer>``; its letter set comes from removing spaces,
+splitting on "," and stripping each piece (METHOD.md section 3). The rule is strict on purpose: "(A)", "A."
+and "a" are not "A". ``answer_set(..., lenient=True)`` maps such forms to letters for analysis; nothing
+uses it by default.
+
+>>> extract_answer("<think>the cube hits it</think>\\n<answer> A, C </answer>")
+'A, C'
+>>> sorted(answer_set("A, C"))
+['A', 'C']
+>>> sorted(answer_set("(a), C."))
+['(a)', 'C.']
+>>> sorted(answer_set("(a), C.", lenient=True))
+['A', 'C']
+
+The reference code (longmalongma/TW-GRPO) parses answers in two places that disagree when a completion
+has no complete answer tag pair. Both are reproduced here, selected by ``style``:
+
+- ``style="train"`` (default): the accuracy reward of the GRPO training script (``src/open_r1/grpo.py``),
+  also METHOD.md: without tags the whole completion, stripped, is the answer.
+- ``style="eval"``: the evaluation scripts (``src/eval/eval_clevrer.py``, ``eval_general_videor1.py``), which
+  produced the paper's numbers: without tags, the first "answer: A, C" phrase (the word answer/Answer/ANSWER,
+  then colons or whitespace, then capital letters separated by commas); without that, the empty string,
+  which never matches. So a bare completion "A" earns 1 as a training reward and 0 as a benchmark score.
+
+Both agree on everything else: the first tag pair wins (a second one is ignored), an unclosed tag is no tag,
+only the space character is removed before splitting while the pieces are then stripped of all whitespace
+("A,\\nC" is {A, C} but "A\\nC" is one wrong piece), duplicates collapse ("A,A" is {A}), an empty answer or
+a trailing comma leaves an empty piece "" that matches no option, and case matters.
+
+Differences from the reference code:
+
+1. The training script first tries ``math_verify`` (symbolic equality of the whole completion and the
+   solution) and gives 1.0 when it succeeds, before the string rule. That can only raise a score; for
+   letter answers it essentially never fires. It is not reproduced (no ``math_verify`` dependency).
+2. The evaluation scripts first delete every "system...assistant\\n" span from the decoded text (their
+   decoding kept the prompt). The stored ``model_output`` of their logs is already cleaned, so scoring it
+   again needs no such step; here a completion is never edited.
+3. The first tag pair is found with ``str.find`` instead of a lazy regular expression: same result, but a
+   100k-character completion full of unclosed tags takes microseconds instead of seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+STYLES = ("train", "eval")
+
+OPEN_TAG, CLOSE_TAG = "<answer>", "</answer>"
+# Evaluation scripts' fallback without tags: "Answer: A, C" -> "A, C".
+_ANSWER_PHRASE = re.compile(r"(?:answer|Answer|ANSWER)[:\s]+([A-Z](?:\s*,\s*[A-Z])*)")
+# Lenient letter forms: "a", "(A)", "[A]", "A.", "A)", "A:", "A. the cube ...", "Option A", "option (b)".
+_LENIENT_LETTER = re.compile(r"^(?:option\s*)?[(\[]?([A-Za-z])[)\]]?(?:[.:)]|\s|$)", re.IGNORECASE)
+# An option line of a problem text: "A. text", "(B) text", "C) text", "D: text", "E text".
+_OPTION_LINE = re.compile(r"^\s*\(?([A-Z])(?:[.):]|\)?\s)")
+
+
+def tagged_answer(text: str) -> str | None:
+    """Text inside the first ``<answer>...</answer>`` (not stripped), or None without a complete pair.
+
+    >>> tagged_answer("<answer>A</answer><answer>B</answer>"), tagged_answer("<answer>A")
+    ('A', None)
+    """
+    start = text.find(OPEN_TAG)
+    if start < 0:
+        return None
+    end = text.find(CLOSE_TAG, start + len(OPEN_TAG))
+    if end < 0:  # a later <answer> cannot have a closing tag after it either
+        return None
+    return text[start + len(OPEN_TAG):end]
+
+
+def extract_answer(text: str, style: str = "train") -> str:
+    """The answer string of a completion (or of a solution such as "<answer>A,C</answer>"), stripped.
+
+    ``style="train"``: without tags, the whole text; ``style="eval"``: without tags, an "Answer: X" phrase or
+    "" (see the module docstring). Never raises on a string.
+
+    >>> extract_answer("<think>...</think><answer>\\nB\\n</answer> done")
+    'B'
+    >>> extract_answer("  B "), extract_answer("  B ", style="eval")
+    ('B', '')
+    >>> extract_answer("so the Answer: A, C", style="eval")
+    'A, C'
+    """
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+    inside = tagged_answer(text)
+    if inside is not None:
+        return inside.strip()
+    if style == "train":
+        return text.strip()
+    phrase = _ANSWER_PHRASE.search(text)
+    return phrase.group(1).strip() if phrase else ""
+
+
+def _lenient_piece(piece: str) -> str:
+    match = _LENIENT_LETTER.match(piece.strip())
+    return match.group(1).upper() if match else piece.replace(" ", "").strip()
+
+
+def answer_set(answer: str, lenient: bool = False) -> frozenset[str]:
+    """Set of pieces of an extracted answer: remove spaces, split on ",", strip each piece.
+
+    Strict by default ("a" is not "A"). ``lenient=True`` maps each piece that starts with a letter form
+    ("a", "(A)", "A.", "A) the cube ...", "Option A") to the capital letter and leaves other pieces as the
+    strict rule would; it is for analysis only and never reproduces the paper's numbers.
+
+    >>> sorted(answer_set("A,A, C")), sorted(answer_set("A,")), answer_set("")
+    (['A', 'C'], ['', 'A'], frozenset({''}))
+    >>> sorted(answer_set("(A) the red cube, option c", lenient=True))
+    ['A', 'C']
+    """
+    if lenient:
+        return frozenset(_lenient_piece(piece) for piece in answer.split(","))
+    return frozenset(piece.strip() for piece in answer.replace(" ", "").split(","))
+
+
+def option_letters(item_or_problem: Any) -> tuple[str, ...]:
+    """Letters of a question's options, in order; () when they cannot be found.
+
+    Accepts an item with an ``options`` list ("A. x", "(B) y", ...), an item with a ``problem`` (or
+    ``question``) text that ends in option lines, or such a text itself. In a text, the option lines are the
+    last run of consecutive lines lettered A, B, C, ... (at least two), so a question line that happens to
+    start with "A " is not taken for an option.
+
+    >>> option_letters({"options": ["(A) to leave", "(B) to eat", "(C) to run"]})
+    ('A', 'B', 'C')
+    >>> option_letters("A ball rolls. What next?\\nA. it stops\\nB. it falls")
+    ('A', 'B')
+    >>> option_letters("no options here")
+    ()
+    """
+    if isinstance(item_or_problem, dict):
+        options = item_or_problem.get("options")
+        if isinstance(options, list) and options:
+            letters = [m.group(1) if (m := _OPTION_LINE.match(str(o))) else None for o in options]
+            if None not in letters and len(set(letters)) == len(letters):
+                return tuple(letters)
+            return tuple(chr(ord("A") + i) for i in range(len(options)))  # unlabelled options: A, B, ...
+        for key in ("problem", "question"):
+            if isinstance(item_or_problem.get(key), str):
+                found = option_letters(item_or_problem[key])
+                if found:
+                    return found
+        return ()
+    if not isinstance(item_or_problem, str):
+        return ()
+    best: list[str] = []
+    run: list[str] = []
+    for line in item_or_problem.splitlines():
+        match = _OPTION_LINE.match(line)
+        letter = match.group(1) if match else None
+        if letter is not None and letter == chr(ord("A") + len(run)):
+            run.append(letter)
+        elif letter == "A":
+            run = ["A"]
+        elif line.strip():
+            run = []
+        if len(run) >= 2:
+            best = list(run)
+    return tuple(best)
