@@ -4,14 +4,7 @@ import json
 
 import pytest
 
-from twgrpo_lib.tutorial import (
-    CI_PARAMETERS,
-    NOTEBOOK_NAME,
-    declared_parameters,
-    list_notebooks,
-    load_parameter_file,
-    run_notebook,
-)
+from twgrpo_lib.tutorial import CI_PARAMETERS, NOTEBOOK_NAME, declared_parameters, list_notebooks, load_parameter_file
 
 NOTEBOOKS = list_notebooks()
 
@@ -46,9 +39,8 @@ def test_undeclared_parameter_is_an_error(tmp_path):
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_executes_with_ci_parameters(notebook, tmp_path):
-    table = load_parameter_file(CI_PARAMETERS, NOTEBOOKS)
-    executed = run_notebook(notebook, tmp_path, table.get(notebook.name), cwd=tmp_path)
-    nb = json.loads(executed.read_text())
-    errors = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert not errors
+def test_notebook_executes_with_ci_parameters(notebook, executed_tutorial):
+    result = executed_tutorial["results"][notebook.name]
+    assert result["error"] is None, result["error"]
+    nb = json.loads(result["path"].read_text())
+    assert all(c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code"), "a cell did not run"

@@ -1,16 +1,19 @@
-"""Run the tutorial notebooks with papermill, in order, with default or smoke parameters.
+"""Run the tutorial notebooks with papermill, in order, and render them as HTML pages.
 
 ``python -m twgrpo_lib.tutorial --out build/tutorial`` executes every ``notebooks/NN_*.ipynb`` with the
-defaults of its ``parameters`` cell. ``--parameters notebooks/ci_parameters.yaml`` applies the small
-parameters CI uses; a key that a notebook does not declare is an error, so a renamed parameter cannot
-silently fall back to a slow default.
+defaults of its ``parameters`` cell, in one working folder (later notebooks reuse what earlier ones made),
+then writes ``NN_name.html`` for each executed notebook and an ``index.html``.
+``--parameters notebooks/ci_parameters.yaml`` applies the small parameters CI uses; a key that a notebook
+does not declare is an error, so a renamed parameter cannot silently fall back to a slow default.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import html
 import json
+import os
 import re
 import sys
 import time
@@ -83,6 +86,64 @@ def run_notebook(notebook: Path, out_dir: Path, parameters: dict | None = None, 
     return output
 
 
+def run_all(out_dir: Path, table: dict | None = None, notebooks: list[Path] | None = None) -> dict[str, dict]:
+    """Execute ``notebooks`` in order in ``out_dir``; a failing notebook is recorded and the rest still run.
+
+    Returns ``{notebook name: {"path", "seconds", "error"}}`` (``error`` is None on success).
+    """
+    os.environ.setdefault("PLOTLY_RENDERER", "notebook")  # figures embed plotly.js: pages work offline
+    results = {}
+    for notebook in notebooks or list_notebooks():
+        start = time.perf_counter()
+        print(f"running {notebook.name} ...", flush=True)
+        error = None
+        try:
+            run_notebook(notebook, out_dir, (table or {}).get(notebook.name), cwd=out_dir)
+        except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
+            error = f"{type(exc).__name__}: {exc}"
+        seconds = time.perf_counter() - start
+        status = "FAILED" if error else "done"
+        print(f"  {status} in {seconds:.0f} s -> {out_dir / notebook.name}", flush=True)
+        results[notebook.name] = {"path": out_dir / notebook.name, "seconds": seconds, "error": error}
+    return results
+
+
+def notebook_title(notebook: Path) -> str:
+    """The first Markdown heading of a notebook, or its file name."""
+    for cell in json.loads(Path(notebook).read_text())["cells"]:
+        if cell["cell_type"] == "markdown":
+            for line in "".join(cell["source"]).splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return Path(notebook).stem
+
+
+def render_html(results: dict[str, dict], out_dir: Path) -> Path:
+    """Write one HTML page per executed notebook and an ``index.html`` linking them; return the index."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    rows = []
+    for name, result in results.items():
+        executed = Path(result["path"])
+        page = executed.with_suffix(".html")
+        if executed.exists():
+            body, _ = exporter.from_filename(str(executed))
+            page.write_text(body, encoding="utf-8")
+        status = "failed: " + html.escape(result["error"].splitlines()[0]) if result["error"] else "ok"
+        link = f'<a href="{page.name}">{html.escape(notebook_title(executed if executed.exists() else NOTEBOOK_DIR / name))}</a>'
+        rows.append(f"<tr><td>{link}</td><td>{result['seconds']:.0f} s</td><td>{status}</td></tr>")
+    index = out_dir / "index.html"
+    index.write_text(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>TW-GRPO kit tutorial</title></head><body>\n"
+        "<h1>TW-GRPO kit: executed tutorial</h1>\n<table>\n<tr><th>notebook</th><th>run time</th><th>status</th></tr>\n"
+        + "\n".join(rows)
+        + "\n</table>\n</body></html>\n",
+        encoding="utf-8",
+    )
+    return index
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "tutorial", help="executed notebooks go here")
@@ -95,13 +156,13 @@ def main(argv: list[str] | None = None) -> int:
         notebooks = [nb for nb in notebooks if any(nb.name.startswith(p) for p in args.only)]
     table = load_parameter_file(args.parameters, list_notebooks()) if args.parameters else {}
     args.out.mkdir(parents=True, exist_ok=True)
-    for notebook in notebooks:
-        start = time.perf_counter()
-        print(f"running {notebook.name} ...", flush=True)
-        run_notebook(notebook, args.out, table.get(notebook.name), cwd=args.out)
-        print(f"  done in {time.perf_counter() - start:.0f} s -> {args.out / notebook.name}", flush=True)
-    print(f"\nExecuted notebooks are in {args.out.resolve()}")
-    return 0
+    results = run_all(args.out, table, notebooks)
+    index = render_html(results, args.out)
+    print(f"\nExecuted notebooks are in {args.out.resolve()}; open {index.resolve()} in a browser.")
+    failed = [name for name, result in results.items() if result["error"]]
+    for name in failed:
+        print(f"FAILED {name}: {results[name]['error'][:2000]}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
