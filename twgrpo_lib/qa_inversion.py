@@ -65,7 +65,7 @@ _LEADING = re.compile(
     r"^(\s*)(" + "|".join(p.replace(" ", r"\s+") for p in STAR_LEADING) + r")\b(?!')", re.IGNORECASE
 )
 _C_OPTION = re.compile(r"^\(([A-Z])\)\s?(.*)$", re.DOTALL)
-_C_ANSWER = re.compile(r"^\s*\(([A-Z])\)\s*$")
+_C_ANSWER = re.compile(r"^\s*\(([A-Z])\)\s*$")  # one letter of "(A)" or "(A),(C)"
 _A_OPTION = re.compile(r"^([A-Z])(?:[.):]\s*|\s+)(.*)$")
 _A_SOLUTION = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 
@@ -137,10 +137,10 @@ def parse_item(record: dict, index: int = 0, source: str = "input") -> MultipleC
             if not m or m.group(1) != chr(ord("A") + i):
                 raise ValueError(f"{where}: field 'options'[{i}] should look like '({chr(ord('A') + i)}) text', got {option!r}")
             texts.append(m.group(2))
-        m = _C_ANSWER.match(record["answer"]) if isinstance(record["answer"], str) else None
-        if not m or ord(m.group(1)) - ord("A") >= len(texts):
+        parts = [_C_ANSWER.match(a) for a in record["answer"].split(",")] if isinstance(record["answer"], str) else [None]
+        if not all(parts) or any(ord(m.group(1)) - ord("A") >= len(texts) for m in parts):
             raise ValueError(f"{where}: field 'answer' {record['answer']!r} is not one of the options (A)-({_letters(len(texts))[-1]})")
-        return MultipleChoice(str(record["question"]), texts, [ord(m.group(1)) - ord("A")], "C")
+        return MultipleChoice(str(record["question"]), texts, sorted({ord(m.group(1)) - ord("A") for m in parts}), "C")
     if "problem" in record and "solution" in record:
         lines = str(record["problem"]).rstrip("\n").split("\n")
         # the options are the trailing run of lines labelled A, B, C, ... in order
@@ -237,7 +237,7 @@ class InversionStats:
     negated: int = 0
     skipped_no_rule: int = 0  # drawn for negation, but no rule applies: left unchanged
     no_rule_total: int = 0  # items no rule applies to, drawn or not
-    multi_answer: int = 0  # already multi-answer (format A): passed through
+    multi_answer: int = 0  # already multi-answer: passed through
     answer_counts: Counter = field(default_factory=Counter)  # number of correct letters -> items
     skipped_examples: list[str] = field(default_factory=list)
 
@@ -283,9 +283,10 @@ def invert_dataset(items: list[dict], p: float = 0.5, seed: int = 0, style: str 
         draw = rng.random() < p
         if question is None:
             stats.no_rule_total += 1
-        if len(item.answers) > 1:  # format A only: pass through
+        if len(item.answers) > 1:  # already multi-answer: pass through
             stats.multi_answer += 1
-            out, n_answers = {**record, "is_negated": False}, len(item.answers)
+            out = to_record(record, item, False) if item.source_format == "C" else {**record, "is_negated": False}
+            n_answers = len(item.answers)
         elif draw and question is not None:
             inverted = invert_choices(item, question, rng, random_drop)
             out, n_answers = to_record(record, inverted, is_negated=True), len(inverted.answers)
@@ -312,6 +313,38 @@ def negatable_share(items: list[dict], style: str = "nextgqa") -> float:
     """
     parsed = [parse_item(record, i) for i, record in enumerate(items)]
     return sum(negate_question(item.question, style) is not None for item in parsed) / max(len(parsed), 1)
+
+
+def render(record: dict) -> str:
+    """A record as text, one option per line, the correct ones marked with a check.
+
+    >>> print(render({"problem": "why did he go\\nA. x\\nB. y", "solution": "<answer>B</answer>"}))
+    why did he go
+      A. x
+      B. y  \u2713
+    """
+    item = parse_item(record)
+    lines = [item.question]
+    for i, (letter, text) in enumerate(zip(_letters(len(item.options)), item.options)):
+        lines.append(f"  {letter}. {text}" + ("  \u2713" if i in item.answers else ""))
+    return "\n".join(lines)
+
+
+def preview(question: str, options: list[str], answer: str, style: str = "nextgqa", seed: int = 0,
+            random_drop: bool = True) -> str:
+    """Before/after text of one inversion (the notebook's form): option texts without labels, answer letter.
+
+    >>> print(preview("why did he go", ["x", "y", "z"], "B", random_drop=False).splitlines()[-4])
+    why didn't he go
+    """
+    record = {"question": question, "options": [f"({chr(ord('A') + i)}) {t}" for i, t in enumerate(options)],
+              "answer": f"({answer.strip().upper()})"}
+    inverted = invert_item(record, random.Random(seed), style=style, random_drop=random_drop)
+    after = render(inverted) if inverted else f"no {style} rule negates this question: the item is not inverted"
+    return "before:\n" + render(record) + "\n\nafter:\n" + after
+
+
+SAMPLE_PATH = Path(__file__).resolve().parent / "data" / "nextgqa_val_sample.json"
 
 
 def load_items(path: str | Path) -> list[dict]:
