@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from twgrpo_lib.synthetic.render import write_mp4
 from twgrpo_lib.video import (
     FACTOR,
     VideoCache,
@@ -20,7 +21,6 @@ from twgrpo_lib.video import (
     resolve_video_path,
     smart_resize,
     verify_videos,
-    write_video,
 )
 
 GRAY_STEP = 4  # frame i is a solid gray of value GRAY_STEP * i, so a decoded frame tells its index
@@ -39,11 +39,14 @@ def decoded_index(frame: np.ndarray) -> int:
 def videos(tmp_path_factory):
     root = tmp_path_factory.mktemp("videos")
     made = {
-        "five_s": write_video(root / "five_s.mp4", gray_ramp(50), fps=10),  # 5 s at 10 fps
-        "long": write_video(root / "long.mp4", gray_ramp(60, 40, 64), fps=3),  # 20 s at 3 fps
-        "short": write_video(root / "short.mp4", gray_ramp(3), fps=10),  # 3 frames
-        "wide": write_video(root / "wide.mp4", gray_ramp(8, 720, 1280), fps=4),  # HD, must shrink
+        "five_s": (gray_ramp(50), 10),  # 5 s at 10 fps
+        "long": (gray_ramp(60, 40, 64), 3),  # 20 s at 3 fps
+        "short": (gray_ramp(3), 10),  # 3 frames
+        "wide": (gray_ramp(8, 720, 1280), 4),  # HD, must shrink
     }
+    for name, (frames, fps) in list(made.items()):
+        made[name] = str(root / f"{name}.mp4")
+        write_mp4(frames, made[name], fps=fps)
     corrupt = root / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
     made["corrupt"] = str(corrupt)
@@ -236,10 +239,3 @@ def test_processor_kwargs_reject_unaligned_frames():
     clip = VideoClip(np.zeros((2, 30, 56, 3), np.uint8), [0.0, 0.5], 2.0, 2.0, 2, "odd.mp4")
     with pytest.raises(ValueError, match="odd.mp4"):
         processor_video_kwargs([clip])
-
-
-def test_write_video_validates_input(tmp_path):
-    with pytest.raises(ValueError):
-        write_video(tmp_path / "x.mp4", np.zeros((2, 31, 32, 3), np.uint8), fps=2)
-    with pytest.raises(ValueError):
-        write_video(tmp_path / "x.mp4", np.zeros((2, 32, 32), np.uint8), fps=2)

@@ -277,27 +277,6 @@ def processor_video_kwargs(clips: list[VideoClip]) -> dict:
             "do_sample_frames": False, "do_resize": False, "cap_pixels_per_frame": False}
 
 
-def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, *, crf: int = 18) -> str:
-    """Write (T, H, W, 3) uint8 frames as H.264 yuv420p mp4 (PyAV). H and W must be even."""
-    import av
-    from fractions import Fraction
-
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
-    if frames.shape[1] % 2 or frames.shape[2] % 2:
-        raise ValueError(f"yuv420p needs even H and W, got {frames.shape[1]}x{frames.shape[2]}")
-    path = os.fspath(path)
-    with av.open(path, mode="w") as container:
-        stream = container.add_stream("h264", rate=Fraction(fps).limit_denominator(1001))
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        stream.options = {"crf": str(crf)}
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    return path
-
-
 def resolve_video_path(video: str, video_root: str | os.PathLike | None) -> str:
     """Where a video named in an annotation file lives under ``video_root``.
 
