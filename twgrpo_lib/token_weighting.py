@@ -108,11 +108,11 @@ def _member_divergence(score_chunks, mask: torch.Tensor, V: int, chunk: int, div
     if T == 0:
         return out
     c = min(chunk, T)
-    buf_a = torch.empty(G, c, V, dtype=torch.float32, device=mask.device)
+    buf_a = torch.empty(G * c * V, dtype=torch.float32, device=mask.device)  # reused by every chunk
     buf_b = torch.empty_like(buf_a)
     for t0 in range(0, T, c):
         t1 = min(t0 + c, T)
-        a, b = buf_a[:, : t1 - t0], buf_b[:, : t1 - t0]
+        a, b = (buf[: G * (t1 - t0) * V].view(G, t1 - t0, V) for buf in (buf_a, buf_b))  # contiguous
         scores = score_chunks(t0, t1, a)  # (G, c, V), any float dtype
         if scores.dtype != torch.float32 or temperature != 1.0:
             scores = a.copy_(scores)
