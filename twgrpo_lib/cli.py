@@ -15,6 +15,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "invert": ("twgrpo_lib.qa_inversion", "question-answer inversion of a NExT-GQA / format-A file"),
     "build-tiny": ("twgrpo_lib.tiny_model", "build the tiny offline Qwen2.5-VL (tokenizer, processor, model)"),
+    "evaluate": ("twgrpo_lib.evaluation", "evaluate a checkpoint on a benchmark file, resumable (predictions + summary)"),
+    "rescore": ("twgrpo_lib.rescore", "score a predictions file again: strict / partial / per-option accuracy"),
 }
 
 
