@@ -14,6 +14,7 @@ import sys
 # subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "invert": ("twgrpo_lib.qa_inversion", "question-answer inversion of a NExT-GQA / format-A file"),
+    "make-data": ("twgrpo_lib.synthetic.build", "build mini-CLEVRER, a synthetic CLEVRER-like video QA dataset"),
     "build-tiny": ("twgrpo_lib.tiny_model", "build the tiny offline Qwen2.5-VL (tokenizer, processor, model)"),
     "evaluate": ("twgrpo_lib.evaluation", "evaluate a checkpoint on a benchmark file, resumable (predictions + summary)"),
     "rescore": ("twgrpo_lib.rescore", "score a predictions file again: strict / partial / per-option accuracy"),
