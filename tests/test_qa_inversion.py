@@ -244,6 +244,8 @@ def test_cli_reports_bad_input_and_does_not_import_torch(tmp_path, capsys):
     bad.write_text(json.dumps([RECORDS[0], {**RECORDS[1], "answer": "(Z)"}]))
     assert cli.main(["invert", str(bad), str(tmp_path / "o.json")]) == 1
     assert f"{bad}: record 1: field 'answer'" in capsys.readouterr().err
+    assert cli.main(["invert", str(tmp_path / "missing.json"), str(tmp_path / "o.json")]) == 1
+    assert "missing.json" in capsys.readouterr().err and not (tmp_path / "o.json").exists()
     code = ("import sys; from twgrpo_lib import cli; "
             f"cli.main(['invert', {str(SAMPLE_PATH)!r}, {str(tmp_path / 'o.json')!r}]); "
             "assert 'torch' not in sys.modules")

@@ -18,9 +18,10 @@ None
 
 Differences from the reference scripts (longmalongma/TW-GRPO, ``data/question_answer_inverse/``):
 
-1. An item whose question no rule can negate is never inverted. The reference inverts its answer anyway, so
-   about 1.3% of its negated NExT-GQA items keep a positive question with an inverted answer set (wrong
-   labels); here they stay single-answer and are counted in ``InversionStats.skipped_no_rule``.
+1. An item whose question no rule can negate is never inverted. The reference inverts its answer anyway;
+   50 of the 3,358 NExT-GQA validation questions (1.5%) have no rule, so about that share of its negated
+   items keep a positive question with an inverted answer set (wrong labels). Here they stay single-answer
+   and are counted in ``InversionStats.skipped_no_rule``.
 2. The question keeps its casing and punctuation; the reference lower-cases every negated question.
 3. ``problem`` lists options as "A. text" (FORMATS.md, format A, as in the CLEVRER training data); the
    reference's NExT-GQA output writes "A text" without the dot.
@@ -285,7 +286,12 @@ def invert_dataset(items: list[dict], p: float = 0.5, seed: int = 0, style: str 
             stats.no_rule_total += 1
         if len(item.answers) > 1:  # already multi-answer: pass through
             stats.multi_answer += 1
-            out = to_record(record, item, False) if item.source_format == "C" else {**record, "is_negated": False}
+            if item.source_format == "C":
+                out = to_record(record, item, is_negated=False)
+            else:  # keep problem and solution verbatim
+                letters = _letters(len(item.options))
+                out = {"question": item.question, "options": [f"{a}. {t}" for a, t in zip(letters, item.options)],
+                       **record, "is_negated": False}
             n_answers = len(item.answers)
         elif draw and question is not None:
             inverted = invert_choices(item, question, rng, random_drop)
@@ -297,9 +303,6 @@ def invert_dataset(items: list[dict], p: float = 0.5, seed: int = 0, style: str 
                 if len(stats.skipped_examples) < max_examples:
                     stats.skipped_examples.append(item.question)
             out, n_answers = to_record(record, item, is_negated=False), 1
-        if item.source_format == "A":
-            out.setdefault("question", item.question)
-            out.setdefault("options", [f"{letter}. {text}" for letter, text in zip(_letters(len(item.options)), item.options)])
         stats.answer_counts[n_answers] += 1
         output.append(out)
     return output, stats
