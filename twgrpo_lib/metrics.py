@@ -8,7 +8,8 @@ Every record is scored again from its model output and ground truth with the one
 - split by the size of the ground-truth letter set: ``single`` (one letter) and ``multi`` (several)
 - per-option accuracy (CLEVRER's own metric): every option of every question is one judgement, right when
   "chosen" equals "correct"; needs the option letters (``answers.option_letters``)
-- ``by_<field>`` for the categorical fields of ``CATEGORY_FIELDS`` that take at least two values
+- ``by_<field>`` for the categorical fields of ``CATEGORY_FIELDS`` that take at least two values (string
+  or boolean values only, so NExT-GQA's duration in seconds is not a category; "(none)" collects the rest)
 - records with an ``error`` (for example a missing video) are counted in ``errors`` and left out of every
   accuracy; a question answered again after an error counts once, as answered
 - duplicates (same ``id``; without one, same question item and ground truth) count once, the first one kept,
