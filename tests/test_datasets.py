@@ -186,6 +186,13 @@ def test_duplicate_ids_and_non_objects_are_errors(tmp_path):
         load_items(write(tmp_path, [good_b(0), "oops"]))
 
 
+def test_video_r1_training_layout_names_the_video_path(tmp_path):
+    record = good_b(0)
+    record["path"] = record.pop("video")
+    (item,) = load_items(write(tmp_path, [record]), video_root="/r")
+    assert item["video"] == "/r/v/0.mp4" and item["video_original"] == "/B/v/0.mp4"
+
+
 def test_non_multiple_choice_b_items_are_skipped_and_counted(tmp_path):
     free = {"problem_id": 9, "problem": "Describe it.", "problem_type": "free-form", "solution": "<answer>x</answer>",
             "video": "/B/v/9.mp4"}

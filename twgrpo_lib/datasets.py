@@ -142,7 +142,7 @@ def _solution(letters) -> str:
 
 
 def _video(record: dict, path: Path, index: int, video_root) -> tuple[str, str]:
-    video = record.get("video")
+    video = record.get("video", record.get("path"))  # Video-R1's training file names it `path`
     if not isinstance(video, str) or not video:
         raise DatasetFormatError(path, f"missing or empty video path ({video!r})", index, "video")
     return resolve_video_path(video, video_root), video
