@@ -8,6 +8,7 @@ import pytest
 from twgrpo_lib.cli import main
 from twgrpo_lib.metrics import format_table, score_record, summarize
 from twgrpo_lib.rescore import load_records
+from twgrpo_lib.rewards import soft_accuracy
 
 
 def record(rid, problem_or_options, truth, output, **extra):
@@ -36,6 +37,10 @@ def test_hand_made_summary():
     assert (s["per_option_count"], s["per_option_questions"]) == (15, 4)
     assert (s["errors"], s["duplicates"], s["records"]) == (0, 0, 4)
     json.dumps(s)  # JSON-able
+    for row in HAND:  # the same parser as the training reward, in the evaluation style
+        for lenient in (False, True):
+            expected = soft_accuracy(row["model_output"], row["ground_truth"], style="eval", lenient=lenient)
+            assert score_record(row, lenient=lenient).soft == expected
 
     lenient = summarize(HAND, lenient=True)
     assert lenient["overall"]["strict_accuracy"] == 50.0

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twgrpo_lib.answers import answer_set, extract_answer, option_letters
-from twgrpo_lib.rewards import completion_text, format_reward_score, soft_accuracy
+from twgrpo_lib.rewards import completion_text, format_reward_score, soft_score
 
 OUTPUT_FIELDS = ("model_output", "output", "response", "prediction", "completion")
 TRUTH_FIELDS = ("ground_truth", "solution", "answer")
@@ -133,7 +133,7 @@ def score_record(record: Any, where: str = "record 0", style: str = "eval", leni
     stored = record.get("accuracy_score")
     return Scored(
         key=record_key(record),
-        soft=soft_accuracy(text, truth, style=style, lenient=lenient),
+        soft=soft_score(chosen, truth_set),
         format=format_reward_score(text, style=style),
         multi=len(truth_set) > 1,
         option_right=sum((letter in chosen) == (letter in truth_set) for letter in letters),

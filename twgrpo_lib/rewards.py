@@ -75,14 +75,22 @@ def _sets(completion: Any, solution: Any, style: str, lenient: bool) -> tuple[fr
     return predicted, truth
 
 
+def soft_score(predicted: frozenset, truth: frozenset) -> float:
+    """|P| / |S| if P is a subset of S, else 0, on letter sets.
+
+    >>> soft_score(frozenset("A"), frozenset("AC")), soft_score(frozenset("AB"), frozenset("AC"))
+    (0.5, 0.0)
+    """
+    return len(predicted) / len(truth) if predicted <= truth else 0.0
+
+
 def soft_accuracy(completion: Any, solution: Any, style: str = "train", lenient: bool = False) -> float:
     """|P| / |S| if P is a subset of S, else 0 (the paper's soft multi-choice reward).
 
     >>> soft_accuracy("<answer>A, C</answer>", "<answer>A,C</answer>"), soft_accuracy("<answer>A,B</answer>", "A,C")
     (1.0, 0.0)
     """
-    predicted, truth = _sets(completion, solution, style, lenient)
-    return len(predicted) / len(truth) if predicted <= truth else 0.0
+    return soft_score(*_sets(completion, solution, style, lenient))
 
 
 def binary_accuracy(completion: Any, solution: Any, style: str = "train", lenient: bool = False) -> float:
