@@ -155,6 +155,18 @@ def build_dataset(out: str | Path, videos: int, seed: int = 0, preset: str = "ti
     return manifest
 
 
+def card_facts(manifest: dict) -> str:
+    """The measured part of the data card: counts per split, type and answer-set size, and JSON hashes."""
+    lines = ["| split | type | questions | 1 correct | 2 correct | 3 correct |", "|---|---|---|---|---|---|"]
+    for split, table in manifest["counts"].items():
+        for kind, row in table.items():
+            sizes = " | ".join(str(row.get(f"{k} correct", 0)) for k in (1, 2, 3))
+            lines.append(f"| {split} | {kind} | {row['questions']} | {sizes} |")
+    lines.append("")
+    lines += [f"- sha256 `{name}`: `{digest}`" for name, digest in manifest["sha256"].items()]
+    return "\n".join(lines)
+
+
 def load_scenes(directory: str | Path) -> dict[str, dict]:
     """``scenes.json`` of a built dataset, keyed by video path (e.g. ``videos/video_00000.mp4``)."""
     path = Path(directory) / "scenes.json"

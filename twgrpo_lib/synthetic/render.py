@@ -41,7 +41,7 @@ def _coverage(dx: np.ndarray, dy: np.ndarray, radius_px: float, shape: str) -> n
 def _shade(dx: np.ndarray, dy: np.ndarray, radius_px: float, colour, shape: str, material: str) -> np.ndarray:
     """RGB (0..255 floats) of the object's surface at the given pixel offsets."""
     u, v = dx / radius_px, dy / radius_px  # -1..1 across the object
-    base = np.asarray(colour, dtype=float)
+    base = np.asarray(colour, dtype=np.float32)
     light = np.exp(-((u + 0.35) ** 2 + (v + 0.35) ** 2) / 0.9)  # broad light from the upper left
     if material == "metal":
         tone = (0.45 + 0.75 * light)[..., None] * base
@@ -55,45 +55,54 @@ def _shade(dx: np.ndarray, dy: np.ndarray, radius_px: float, colour, shape: str,
     return np.clip(rgb, 0, 255)
 
 
-def render_frame(sim: Simulation, t: float, floor: np.ndarray | None = None) -> np.ndarray:
-    """One frame (H, W, 3) uint8 of the scene at time ``t`` seconds."""
+def render_at(sim: Simulation, times) -> np.ndarray:
+    """Frames (T, H, W, 3) uint8 of the scene at the given times (seconds).
+
+    Each object's coverage and shading are computed for all frames at once in a square patch around its
+    centre; the canvas is padded by a patch so that patches never need clipping.
+    """
     preset = sim.scene.preset
+    times = np.asarray(times, dtype=float)
     scale = preset.pixels_per_unit
     radius_px = preset.radius * scale
-    canvas = np.empty((preset.height, preset.width, 3)) if floor is None else floor.copy()
-    if floor is None:
-        canvas[:] = FLOOR
-    drawn = [(i, sim.position(i, t)) for i in sim.present()]
     reach = int(np.ceil(radius_px * 1.3)) + 2
+    size = 2 * reach  # patch side in pixels
+    canvas = np.empty((len(times), preset.height + 2 * size, preset.width + 2 * size, 3), dtype=np.float32)
+    canvas[:] = FLOOR
+    steps = np.arange(size)
     for pass_ in ("shadow", "object"):
-        for i, (x, y) in sorted(drawn, key=lambda item: item[1][1]):  # lower objects drawn last
+        for i in sim.present():
             obj = sim.scene.objects[i]
-            cx, cy = x * scale, y * scale
+            centre = np.array([sim.position(i, t) for t in times]) * scale  # (T, 2) pixels
             if pass_ == "shadow":
-                cx, cy = cx + SHADOW_OFFSET[0] * radius_px, cy + SHADOW_OFFSET[1] * radius_px
-            x0, x1 = max(int(cx) - reach, 0), min(int(cx) + reach, preset.width)
-            y0, y1 = max(int(cy) - reach, 0), min(int(cy) + reach, preset.height)
-            if x0 >= x1 or y0 >= y1:
-                continue  # outside the frame
-            dx = np.arange(x0, x1)[None, :] + 0.5 - cx  # (h, w) with the (y, x) broadcasts below
-            dy = np.arange(y0, y1)[:, None] + 0.5 - cy
-            dx, dy = np.broadcast_arrays(dx, dy)
-            patch = canvas[y0:y1, x0:x1]
+                centre = centre + np.array(SHADOW_OFFSET) * radius_px
+            # patch origin in padded canvas coordinates, clipped; offsets stay exact, so a far-away
+            # object simply gets zero coverage
+            ox = np.clip(np.floor(centre[:, 0]).astype(int) - reach + size, 0, preset.width + size)  # (T,)
+            oy = np.clip(np.floor(centre[:, 1]).astype(int) - reach + size, 0, preset.height + size)
+            dx = (ox[:, None] - size + steps + 0.5 - centre[:, :1]).astype(np.float32)[:, None, :]  # (T, 1, P)
+            dy = (oy[:, None] - size + steps + 0.5 - centre[:, 1:]).astype(np.float32)[:, :, None]  # (T, P, 1)
             if pass_ == "shadow":
-                alpha = 0.35 * _coverage(dx, dy, radius_px * 1.05, obj.shape) ** 2
-                patch *= (1 - alpha)[..., None]
+                keep = 1 - 0.35 * _coverage(dx, dy, radius_px * 1.05, obj.shape) ** 2  # (T, P, P)
+                paint = None
             else:
-                alpha = _coverage(dx, dy, radius_px, obj.shape)[..., None]
-                rgb = _shade(dx, dy, radius_px, COLOURS[obj.colour], obj.shape, obj.material)
-                patch[:] = patch * (1 - alpha) + rgb * alpha
-    return np.round(canvas).astype(np.uint8)
+                dx, dy = np.broadcast_arrays(dx, dy)
+                alpha = _coverage(dx, dy, radius_px, obj.shape)  # (T, P, P)
+                keep = 1 - alpha
+                paint = _shade(dx, dy, radius_px, COLOURS[obj.colour], obj.shape, obj.material) * alpha[..., None]
+            for t in range(len(times)):  # composite: canvas = canvas * keep + paint
+                region = canvas[t, oy[t]:oy[t] + size, ox[t]:ox[t] + size]
+                region *= keep[t][..., None]
+                if paint is not None:
+                    region += paint[t]
+    return np.round(canvas[:, size:size + preset.height, size:size + preset.width]).astype(np.uint8)
 
 
 def render_frames(sim: Simulation, frames: int | None = None) -> np.ndarray:
     """The first ``frames`` frames (all by default) as a (T, H, W, 3) uint8 array; frame k is at t = k / fps."""
     preset = sim.scene.preset
     count = preset.frames if frames is None else frames
-    return np.stack([render_frame(sim, k / preset.fps) for k in range(count)])
+    return render_at(sim, np.arange(count) / preset.fps)
 
 
 def write_mp4(frames: np.ndarray, path: str | Path, fps: int, crf: int = 18) -> None:
