@@ -10,16 +10,16 @@ counterfactual re-simulation), ``sampling`` (scenes from a seed), ``render`` (fr
 True
 """
 
-from twgrpo_lib.synthetic.build import build_dataset, load_scenes, make_video
+from twgrpo_lib.synthetic.build import build_dataset, load_scenes, make_video, video_questions
 from twgrpo_lib.synthetic.describe import describe_scene, event_text
 from twgrpo_lib.synthetic.physics import Event, Simulation, simulate, time_of_impact
-from twgrpo_lib.synthetic.questions import Question, generate_questions
+from twgrpo_lib.synthetic.questions import Question, corpus, generate_questions
 from twgrpo_lib.synthetic.render import render_frames, save_png, write_mp4
 from twgrpo_lib.synthetic.sampling import sample_scene
 from twgrpo_lib.synthetic.world import COLOURS, MATERIALS, PRESETS, SHAPES, Preset, Scene, SceneObject
 
 __all__ = [
     "COLOURS", "MATERIALS", "PRESETS", "SHAPES", "Event", "Preset", "Question", "Scene", "SceneObject", "Simulation",
-    "build_dataset", "describe_scene", "event_text", "generate_questions", "load_scenes", "make_video",
-    "render_frames", "sample_scene", "save_png", "simulate", "time_of_impact", "write_mp4",
+    "build_dataset", "corpus", "describe_scene", "event_text", "generate_questions", "load_scenes", "make_video",
+    "render_frames", "sample_scene", "save_png", "simulate", "time_of_impact", "video_questions", "write_mp4",
 ]

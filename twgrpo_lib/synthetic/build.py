@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from twgrpo_lib.synthetic.describe import describe_scene
-from twgrpo_lib.synthetic.physics import simulate
-from twgrpo_lib.synthetic.questions import TYPES, generate_questions
+from twgrpo_lib.synthetic.physics import Simulation, simulate
+from twgrpo_lib.synthetic.questions import TYPES, Question, generate_questions
 from twgrpo_lib.synthetic.render import render_frames, write_mp4
 from twgrpo_lib.synthetic.sampling import sample_scene
 from twgrpo_lib.synthetic.world import PRESETS
@@ -38,12 +38,17 @@ SPLIT_STREAM = 2_000_000
 FILES = ("train.json", "val.json", "eval_video_r1.json", "scenes.json")
 
 
+def video_questions(seed: int, index: int, preset: str = "tiny") -> tuple[Simulation, list[Question]]:
+    """The simulation and the questions of video ``index`` of a build with ``seed``, as ``make-data`` makes them."""
+    sim = simulate(sample_scene(seed, preset, index))
+    return sim, generate_questions(sim, seed=(seed, index, QUESTION_STREAM))
+
+
 def make_video(seed: int, index: int, preset: str, out: Path | None) -> tuple[list[dict], dict]:
     """Questions (format A records) and the scene record of video ``index``; writes the mp4s if ``out``."""
-    sim = simulate(sample_scene(seed, preset, index))
+    sim, questions = video_questions(seed, index, preset)
     p = PRESETS[preset]
     name = f"video_{index:05d}"
-    questions = generate_questions(sim, seed=(seed, index, QUESTION_STREAM))
     if out is not None:
         frames = render_frames(sim)
         write_mp4(frames, out / "videos" / f"{name}.mp4", p.fps)

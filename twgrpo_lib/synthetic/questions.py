@@ -48,6 +48,7 @@ class Question:
     answer: list[int]  # indices of the correct options, sorted
     thinking: str  # worked reasoning derived from the event log
     cut_frame: int | None = None  # predictive: frames of the video shown
+    removed: int | None = None  # counterfactual: the object taken away
 
     @property
     def lettered_options(self) -> list[str]:
@@ -95,9 +96,9 @@ def _verdicts(options: list[str], truths: list[bool], yes: str, no: str) -> str:
     return " ".join(f"{LETTERS[k]}. {text}: {yes if ok else no}." for k, (text, ok) in enumerate(zip(options, truths)))
 
 
-def _question(kind, text, options, truths, thinking, cut_frame=None) -> Question:
+def _question(kind, text, options, truths, thinking, cut_frame=None, removed=None) -> Question:
     answer = [k for k, ok in enumerate(truths) if ok]
-    return Question(kind, text, options, answer, thinking, cut_frame)
+    return Question(kind, text, options, answer, thinking, cut_frame, removed)
 
 
 def _moves(sim: Simulation, i: int) -> bool:
@@ -133,7 +134,7 @@ def counterfactual(sim: Simulation, removed: int, without: Simulation, rng) -> Q
                 + ("; ".join(story) if story else "nothing would happen") + ". "
                 + _verdicts(options, truths, "happens", "does not happen"))
     return _question("counterfactual", f"Without {the(scene, removed)}, which of the following will happen?",
-                     options, truths, thinking)
+                     options, truths, thinking, removed=removed)
 
 
 def _ancestors(sim: Simulation, event: Event) -> list[Event]:
@@ -307,3 +308,22 @@ def generate_questions(sim: Simulation, seed: int | tuple = 0, counterfactuals: 
             out.append(question)
             made += 1
     return [q for q in out if q is not None]
+
+
+def corpus(scenes: int = 50, preset: str = "tiny") -> list[str]:
+    """Question, option, reasoning and scene-description text of the first ``scenes`` scenes of seed 0
+    (e.g. to train a small tokenizer on the dataset's language).
+
+    >>> any(line.startswith("Without the ") for line in corpus(3))
+    True
+    """
+    from twgrpo_lib.synthetic.describe import describe_scene
+    from twgrpo_lib.synthetic.sampling import sample_scene
+
+    lines = []
+    for index in range(scenes):
+        sim = simulate(sample_scene(0, preset, index))
+        lines.append(describe_scene(sim))
+        for q in generate_questions(sim, seed=index):
+            lines += [q.problem, q.completion]
+    return lines
