@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from twgrpo_lib.cli import main as cli_main
 from twgrpo_lib.synthetic import PRESETS, Scene, SceneObject, generate_questions, sample_scene, simulate
@@ -187,6 +188,10 @@ def test_data_card_matches_a_fresh_build(tmp_path):
     assert text.startswith("---\n") and "license: apache-2.0" in text
     manifest = build_dataset(tmp_path, 200, seed=0, preset="tiny", workers=1, write_videos=False)
     assert card_facts(manifest) in text, "data card is stale: rebuild and paste card_facts(manifest)"
+    splits = manifest["splits"]
+    assert yaml.safe_load(text.split("---\n")[1])["size"] == {
+        "videos": 200, "questions": splits["train"]["questions"] + splits["val"]["questions"],
+        "train_questions": splits["train"]["questions"], "val_questions": splits["val"]["questions"]}
     record = json.loads(re.search(r"```json\n(.*?)\n```", text, re.S)[1])
     train = json.loads((tmp_path / "train.json").read_text())
     assert record == next(r for r in train if r["question_type"] == "counterfactual")

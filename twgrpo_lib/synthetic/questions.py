@@ -180,9 +180,9 @@ def explanatory(sim: Simulation, without: dict[int, Simulation], rng) -> Questio
                                + ("would not collide" if ok else "would still collide"))
             else:
                 options.append(f"The collision between {the(scene, what.objects[0])} and {the(scene, what.objects[1])}")
-                reasons.append(f"it happens at {what.time:.1f} s and "
-                               + ("leads to the collision" if ok else "happens after it" if what.time > target.time
-                                  else "does not lead to it"))
+                reasons.append(f"it happens at {what.time:.1f} s, "
+                               + ("before the collision and leads to it" if ok else "after the collision"
+                                  if what.time > target.time else "before the collision but does not lead to it"))
         chain = [event_clause(scene, e) for e in ancestors]
         thinking = (f"{event_clause(scene, target)[0].upper()}{event_clause(scene, target)[1:]}. "
                     + (f"Before it, {'; '.join(chain)}. " if chain else "No earlier collision leads to it. ")
