@@ -28,8 +28,9 @@ def check_links(page, hrefs, ids):
         if parsed.scheme in ("http", "https", "mailto"):
             if not (parsed.netloc or parsed.scheme == "mailto"):
                 broken.append(href)
-        elif href.startswith("#"):
-            if unquote(href[1:]) and unquote(href[1:]) not in ids:
+        elif href.startswith("#"):  # browsers match the fragment as written, then percent-decoded
+            fragment = href[1:]
+            if fragment and fragment not in ids and unquote(fragment) not in ids:
                 broken.append(href)
         elif not (page.parent / unquote(parsed.path)).exists():
             broken.append(href)
