@@ -174,16 +174,6 @@ def question_key(item_or_record: dict) -> str:
     return str(item_or_record["id"])
 
 
-def check_unique_ids(items: list[dict], source: str) -> None:
-    """Resume is keyed by id: two questions with one id would lose one of them, so refuse."""
-    seen: dict[str, int] = {}
-    for index, item in enumerate(items):
-        key = question_key(item)
-        if key in seen:
-            raise ValueError(f"{source}: records {seen[key]} and {index} share the id {key!r}; ids must be unique")
-        seen[key] = index
-
-
 # --- prompts -----------------------------------------------------------------------------------------
 def prompt_mode(item: dict, requested: str = "auto") -> str:
     """``clevrer`` for CLEVRER-style items (formats A, D), ``general`` for the others, unless overridden.
@@ -332,14 +322,13 @@ def run_evaluation(settings: EvalSettings, force: bool = False, progress: bool =
 
     items = load_items(settings.data, video_root=settings.video_root)
     items = items[: settings.limit] if settings.limit is not None else items
-    check_unique_ids(items, settings.data)
     predictions = prepare_output(settings, force=force)
     done = {question_key(r) for r in read_records(predictions)}
     todo = [item for item in items if question_key(item) not in done]
     started = time.time()
     if todo:
         model, processor, device = load_model(settings.model)
-        cache = VideoCache(maxsize=2 * settings.batch_size)
+        cache = VideoCache(maxsize=max(32, 2 * settings.batch_size))
         with open(predictions, "a", encoding="utf-8") as fh, \
                 tqdm(total=len(items), initial=len(items) - len(todo), desc="evaluate", unit="q",
                      disable=not progress) as bar:
@@ -422,7 +411,11 @@ def run(args: argparse.Namespace) -> int:
 
     names = {f.name for f in dataclasses.fields(EvalSettings)}
     settings = EvalSettings(**{k: v for k, v in vars(args).items() if k in names})
-    summary = run_evaluation(settings, force=args.force, progress=not args.quiet)
+    try:
+        summary = run_evaluation(settings, force=args.force, progress=not args.quiet)
+    except (OSError, ValueError) as err:  # bad data file, model folder or settings: one clear line
+        print(f"twgrpo evaluate: {err}", file=sys.stderr)
+        return 1
     print(metrics.format_table(summary))
     print(f"wrote {Path(settings.out) / PREDICTIONS} and {Path(settings.out) / SUMMARY}", file=sys.stderr)
     return 0

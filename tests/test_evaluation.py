@@ -1,0 +1,211 @@
+"""Evaluation: exact resume after SIGKILL, recorded video errors, the paper's prompts, recorded settings."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from twgrpo_lib import evaluation as ev
+from twgrpo_lib import prompts
+
+# A real format-B record (MMVU, shared fixtures), copied here so the test does not depend on that folder.
+MMVU_RECORD = {
+    "problem_id": 2, "problem": "Which process is shown in the animation?", "data_type": "video",
+    "problem_type": "multiple choice", "original_question_type": "multiple-choice",
+    "options": ["A. Isothermal compression", "B. Adiabatic compression", "C. Isobaric compression",
+                "D. Adiabatic expansion", "E. Isothermal expansion"],
+    "process": "", "solution": "<answer>B</answer>", "video": "/MMVU/videos/Thermodynamics/0.mp4",
+    "data_source": "https://www.youtube.com/watch?v=M6XQi8eYYNs",
+}
+QUESTIONS = ["Which object enters the scene first?", "Which of the following will happen?",
+             "What collides with the cube?", "Without the sphere, what will happen?"]
+
+
+def write_format_a(folder: Path, n: int, n_videos: int = 3, missing: tuple[int, ...] = ()) -> Path:
+    """n format-A questions over n_videos small synthetic videos (relative paths); ``missing``: questions
+    whose video file does not exist."""
+    from twgrpo_lib.synthetic.render import write_mp4
+
+    rng = np.random.default_rng(0)
+    (folder / "videos").mkdir(parents=True, exist_ok=True)
+    for v in range(n_videos):
+        write_mp4(rng.integers(0, 255, (8, 56, 56, 3), dtype=np.uint8), folder / "videos" / f"video_{v}.mp4", fps=4)
+    items = []
+    for i in range(n):
+        letters = "ABC" if i % 3 == 0 else "ABC"[: 2 + i % 2]
+        problem = QUESTIONS[i % 4] + "".join(f"\n{c}. option {c.lower()}{i}" for c in letters)
+        video = f"videos/absent_{i}.mp4" if i in missing else f"videos/video_{i % n_videos}.mp4"
+        items.append({"id": f"q{i}", "video": video, "problem": problem,
+                      "solution": "<answer>A,C</answer>" if i % 3 == 0 else "<answer>B</answer>"})
+    path = folder / "data.json"
+    path.write_text(json.dumps(items, indent=1))
+    return path
+
+
+def lines(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from twgrpo_lib.tiny_model import TinyConfig, build_tiny
+
+    cfg = TinyConfig(hidden_size=64, intermediate_size=128, num_layers=1, num_heads=2, num_kv_heads=1,
+                     mrope_section=[4, 6, 6], vision_hidden_size=32, vision_intermediate_size=64)
+    return str(build_tiny(tmp_path_factory.mktemp("tiny"), cfg))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_model, tmp_path_factory):
+    """One complete greedy run over 6 questions, question 4's video missing."""
+    folder = tmp_path_factory.mktemp("run")
+    data = write_format_a(folder, 6, missing=(4,))
+    settings = ev.EvalSettings(model=tiny_model, data=str(data), out=str(folder / "out"), video_root=str(folder),
+                               batch_size=4, max_new_tokens=12, greedy=True, max_pixels=56 * 56, seed=3)
+    summary = ev.run_evaluation(settings, progress=False)
+    return settings, summary, folder / "out"
+
+
+# --- resume store ------------------------------------------------------------------------------------
+def test_kill_and_resume_gives_one_identical_record_per_question(tiny_model, tmp_path):
+    n = 16
+    data = write_format_a(tmp_path, n, n_videos=4)
+    options = dict(video_root=str(tmp_path), batch_size=1, max_new_tokens=8, greedy=True, max_pixels=56 * 56)
+    ev.run_evaluation(ev.EvalSettings(model=tiny_model, data=str(data), out=str(tmp_path / "reference"), **options),
+                      progress=False)
+    reference = {json.loads(line)["id"]: line for line in lines(tmp_path / "reference" / ev.PREDICTIONS)}
+    assert len(reference) == n
+
+    command = [sys.executable, "-m", "twgrpo_lib.cli", "evaluate", "--model", tiny_model, "--data", str(data),
+               "--video-root", str(tmp_path), "--batch-size", "1", "--max-new-tokens", "8", "--greedy",
+               "--max-pixels", str(56 * 56), "--quiet"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    out = tmp_path / "killed"
+    predictions = out / ev.PREDICTIONS
+    process = subprocess.Popen(command + ["--out", str(out)], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if predictions.exists() and predictions.read_bytes().count(b"\n") >= 2:
+            break
+        time.sleep(0.002)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    before = lines(predictions)
+    assert 2 <= len(before) < n
+    with open(predictions, "a") as fh:  # what a kill in the middle of a write leaves behind
+        fh.write(before[-1][: len(before[-1]) // 2])
+
+    with pytest.warns(UserWarning, match="truncated last line"):  # the same run again, in this process
+        ev.run_evaluation(ev.EvalSettings(model=tiny_model, data=str(data), out=str(out), **options), progress=False)
+    after = lines(predictions)
+    ids = [json.loads(line)["id"] for line in after]
+    assert sorted(ids) == sorted(reference) and len(ids) == len(set(ids)) == n
+    assert after[: len(before)] == before  # finished questions were kept, not re-run
+    assert all(line == reference[json.loads(line)["id"]] for line in after)  # greedy: same answers as one run
+    summary = json.loads((out / ev.SUMMARY).read_text())
+    assert summary["run"]["generated_this_run"] == n - len(before)
+
+
+def test_truncated_last_line_is_repaired_and_middle_damage_is_an_error(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"id": "a"}\n{"id": "b"}\n{"id": "c", "model_output": "<thi')
+    with pytest.warns(UserWarning, match="truncated last line"):
+        assert [r["id"] for r in ev.read_records(path)] == ["a", "b"]
+    assert path.read_text() == '{"id": "a"}\n{"id": "b"}\n'
+    path.write_text('{"id": "a"}\n{"id": "b"}')  # complete record, newline lost: kept, newline restored
+    assert [r["id"] for r in ev.read_records(path)] == ["a", "b"] and path.read_text().endswith("}\n")
+    path.write_text('{"id": "a"}\n{"id": \n{"id": "c"}\n')
+    with pytest.raises(ValueError, match=r"p.jsonl: line 2"):
+        ev.read_records(path)
+
+
+def test_changed_settings_need_force_and_keep_the_old_file(finished_run, tmp_path):
+    settings, _, out = finished_run
+    import shutil
+
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    changed = ev.EvalSettings(**{**vars(settings), "out": str(copy), "max_new_tokens": 99})
+    with pytest.raises(ValueError, match=r"max_new_tokens: 12 then, 99 now"):
+        ev.prepare_output(changed)
+    same_but_bigger_batch = ev.EvalSettings(**{**vars(settings), "out": str(copy), "batch_size": 1})
+    ev.prepare_output(same_but_bigger_batch)  # batch size does not block a resume
+    with pytest.warns(UserWarning, match="settings changed"):
+        ev.prepare_output(changed, force=True)
+    kept = list(copy.glob("predictions.*.jsonl"))
+    assert len(kept) == 1 and len(lines(kept[0])) == 6 and not (copy / ev.PREDICTIONS).exists()
+
+
+# --- errors, summary ------------------------------------------------------------------------------------
+def test_missing_video_is_recorded_and_counted_apart(finished_run):
+    settings, summary, out = finished_run
+    records = {r["id"]: r for r in ev.read_records(out / ev.PREDICTIONS)}
+    assert len(records) == 6
+    assert "absent_4.mp4" in records["q4"]["error"] and records["q4"]["accuracy_score"] is None
+    assert all("error" not in r and isinstance(r["model_output"], str) for k, r in records.items() if k != "q4")
+    assert summary["errors"] == 1 and summary["overall"]["count"] == 5 and summary["records"] == 6
+
+
+def test_summary_records_every_setting(finished_run):
+    settings, summary, out = finished_run
+    assert json.loads((out / ev.SUMMARY).read_text()) == summary
+    assert summary["settings"]["model"] == settings.model and summary["settings"]["max_pixels"] == 56 * 56
+    assert summary["settings"]["fps"] == 2.0 and summary["settings"]["max_frames"] == 16
+    assert summary["settings"]["seed"] == 3 and summary["settings"]["batch_size"] == 4
+    assert summary["decoding"]["do_sample"] is False and summary["decoding"]["max_new_tokens"] == 12
+    assert summary["prompt_templates"] == [{"name": "clevrer", "system": prompts.CLEVRER_SYSTEM_PROMPT,
+                                            "user": prompts.CLEVRER_EVAL_TEMPLATE}]
+    assert set(summary["versions"]) == {"torch", "transformers", "trl", "twgrpo_lib"}
+    assert all(summary["versions"].values())
+    assert summary["device"] == "cpu"
+
+
+# --- prompts ----------------------------------------------------------------------------------------------
+def test_clevrer_items_get_the_clevrer_system_prompt_and_template(tiny_model, tmp_path):
+    from transformers import AutoProcessor
+
+    from twgrpo_lib.datasets import load_items
+
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps([{"video": "v.mp4", "problem": "Which will happen?\nA. x\nB. y",
+                                 "solution": "<answer>A</answer>"}]))
+    item = load_items(path)[0]
+    messages = ev.build_messages(item, ev.prompt_mode(item))
+    assert messages[0] == {"role": "system", "content": prompts.CLEVRER_SYSTEM_PROMPT}
+    assert messages[1]["content"][1]["text"] == "Which will happen?\nA. x\nB. y" + (
+        " Output the thinking process in <think> </think> and final answer (letters separated by , if multiple)"
+        " in <answer> </answer> tags. ")
+    text = AutoProcessor.from_pretrained(tiny_model).apply_chat_template(messages, tokenize=False,
+                                                                         add_generation_prompt=True)
+    assert text.startswith("<|im_start|>system\n" + prompts.CLEVRER_SYSTEM_PROMPT + "<|im_end|>")
+    assert "You are a helpful assistant." not in text
+
+
+def test_general_benchmarks_get_video_r1_template_and_no_system_prompt(tiny_model, tmp_path):
+    from transformers import AutoProcessor
+
+    from twgrpo_lib.datasets import load_items
+
+    path = tmp_path / "mmvu.json"
+    path.write_text(json.dumps([MMVU_RECORD]))
+    item = load_items(path)[0]
+    assert ev.prompt_mode(item) == "general"
+    messages = ev.build_messages(item, "general")
+    assert [m["role"] for m in messages] == ["user"]
+    expected = prompts.GENERAL_EVAL_TEMPLATE.format(
+        Question="Which process is shown in the animation?Options:\nA. Isothermal compression\n"
+                 "B. Adiabatic compression\nC. Isobaric compression\nD. Adiabatic expansion\n"
+                 "E. Isothermal expansion\n") + prompts.GENERAL_TYPE_SUFFIX["multiple choice"]
+    assert messages[0]["content"] == [{"type": "video"}, {"type": "text", "text": expected}]
+    text = AutoProcessor.from_pretrained(tiny_model).apply_chat_template(messages, tokenize=False,
+                                                                         add_generation_prompt=True)
+    assert prompts.CLEVRER_SYSTEM_PROMPT not in text  # only the chat template's default system line
+    assert ev.build_messages(item, "clevrer")[0]["content"] == prompts.CLEVRER_SYSTEM_PROMPT  # --prompt override
