@@ -103,13 +103,11 @@ def default_corpus() -> list[str]:
         " ".join("ABCDEFGHIJ"), ",".join("ABCDEFGHIJ"), " ".join(str(i) for i in range(100)),
     ]
     lines += [f"<answer>{a}</answer>" for a in ("A", "B", "C", "D", "A,B", "A,C", "B,C", "A,B,C")]
-    try:  # mini-CLEVRER question text, when the synthetic package is installed
-        from twgrpo_lib.synthetic import corpus as synthetic_corpus  # type: ignore[attr-defined]
+    try:  # mini-CLEVRER questions, options, reasoning and scene descriptions, when the package is there
+        from twgrpo_lib.synthetic.questions import corpus as synthetic_corpus
     except ImportError:
-        synthetic_corpus = None
-    if synthetic_corpus is not None:
-        lines += list(synthetic_corpus())
-    return lines
+        return lines
+    return lines + list(synthetic_corpus())
 
 
 def train_tokenizer(corpus: Iterable[str], vocab_size: int = 1024):
