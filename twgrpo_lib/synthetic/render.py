@@ -55,14 +55,17 @@ def _shade(dx: np.ndarray, dy: np.ndarray, radius_px: float, colour, shape: str,
     return np.clip(rgb, 0, 255)
 
 
-def render_at(sim: Simulation, times) -> np.ndarray:
-    """Frames (T, H, W, 3) uint8 of the scene at the given times (seconds).
+def render_at(sim: Simulation, times, chunk: int = 32) -> np.ndarray:
+    """Frames (T, H, W, 3) uint8 of the scene at the given times (seconds), ``chunk`` frames at a time."""
+    times = np.asarray(times, dtype=float)
+    return np.concatenate([_render_chunk(sim, times[k:k + chunk]) for k in range(0, len(times), chunk)])
 
-    Each object's coverage and shading are computed for all frames at once in a square patch around its
+
+def _render_chunk(sim: Simulation, times: np.ndarray) -> np.ndarray:
+    """Each object's coverage and shading are computed for all frames at once in a square patch around its
     centre; the canvas is padded by a patch so that patches never need clipping.
     """
     preset = sim.scene.preset
-    times = np.asarray(times, dtype=float)
     scale = preset.pixels_per_unit
     radius_px = preset.radius * scale
     reach = int(np.ceil(radius_px * 1.3)) + 2
@@ -95,7 +98,8 @@ def render_at(sim: Simulation, times) -> np.ndarray:
                 region *= keep[t][..., None]
                 if paint is not None:
                     region += paint[t]
-    return np.round(canvas[:, size:size + preset.height, size:size + preset.width]).astype(np.uint8)
+    visible = canvas[:, size:size + preset.height, size:size + preset.width]
+    return (np.clip(visible, 0, 255) + 0.5).astype(np.uint8)  # round to nearest
 
 
 def render_frames(sim: Simulation, frames: int | None = None) -> np.ndarray:
