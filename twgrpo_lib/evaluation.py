@@ -322,6 +322,10 @@ def run_evaluation(settings: EvalSettings, force: bool = False, progress: bool =
 
     items = load_items(settings.data, video_root=settings.video_root)
     items = items[: settings.limit] if settings.limit is not None else items
+    if settings.video_root is None:  # relative video paths are relative to the data file
+        base = Path(settings.data).parent
+        items = [dict(item, video=str(base / item["video"])) if not os.path.isabs(item["video"]) else item
+                 for item in items]
     predictions = prepare_output(settings, force=force)
     done = {question_key(r) for r in read_records(predictions)}
     todo = [item for item in items if question_key(item) not in done]
@@ -385,7 +389,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = EvalSettings("", "", "")
     parser.add_argument("--model", required=True, help="Qwen2.5-VL checkpoint folder (or the tiny model)")
     parser.add_argument("--data", required=True, help="annotation file in format A, B, C or D (FORMATS.md)")
-    parser.add_argument("--video-root", default=None, help="folder the data file's video paths are re-rooted under")
+    parser.add_argument("--video-root", default=None, help="folder the data file's video paths are re-rooted under (default: relative paths "
+                        "are relative to the data file)")
     parser.add_argument("--out", required=True, help="output folder: predictions.jsonl, settings.json, summary.json")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N questions")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="questions per generate call (paper: 16)")

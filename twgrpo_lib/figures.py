@@ -41,3 +41,23 @@ def answer_count_figure(distributions: Mapping[str, Mapping[int, int]], title: s
     shares = {name: {k: v / max(sum(counts.values()), 1) for k, v in sorted(counts.items())}
               for name, counts in distributions.items()}
     return grouped_bars(shares, title, "correct letters in the answer", "share of items", percent=True)
+
+
+def accuracy_by_group_figure(summaries: Mapping[str, Mapping], group: str = "question_type",
+                             metric: str = "strict_accuracy", title: str | None = None) -> go.Figure:
+    """Accuracy of several checkpoints per group of a ``metrics.summarize`` summary, one bar group each.
+
+    ``group``: "split" (single- and multi-answer questions) or a category field (``by_<group>`` entries).
+
+    >>> s = {"single": {"strict_accuracy": 50.0}, "multi": {"strict_accuracy": 25.0}}
+    >>> list(accuracy_by_group_figure({"base": s}, "split").data[0].y)
+    [0.5, 0.25]
+    """
+    series = {}
+    for name, summary in summaries.items():
+        groups = ({"single-answer": summary["single"], "multi-answer": summary["multi"]} if group == "split"
+                  else summary.get(f"by_{group}", {}))
+        series[name] = {value: (m[metric] or 0.0) / 100 for value, m in groups.items()}
+    label = metric.replace("_", " ")
+    return grouped_bars(series, title or f"{label} by {group.replace('_', ' ')}", group.replace("_", " "), label,
+                        percent=True)
