@@ -166,9 +166,9 @@ def explanatory(sim: Simulation, without: dict[int, Simulation], rng) -> Questio
         for z in sim.present():
             if z not in (a, b):
                 (presence_false if without[z].happens("collision", (a, b)) else presence_true).append(("presence", z))
-        earlier = [("collision", c) for c in collisions if c != target and counts[c.objects] == 1]
-        picked = _assemble(rng, [presence_true + [c for c in earlier if c[1] in ancestors]],
-                           [presence_false + [c for c in earlier if c[1] not in ancestors]])
+        others = [("collision", c) for c in collisions if c != target and counts[c.objects] == 1]
+        picked = _assemble(rng, [presence_true + [c for c in others if c[1] in ancestors]],
+                           [presence_false + [c for c in others if c[1] not in ancestors]])
         if picked is None:
             continue
         causes, truths = picked
