@@ -137,8 +137,9 @@ def test_alternative_divergences_match_their_definitions():
     p = x.exp()
     entropy = -(p * x).sum(-1)
     kl = (p * (x - p.mean(0, keepdim=True).log())).sum(-1)
-    torch.testing.assert_close(member_divergence(logits, mask, divergence="entropy").double(), entropy, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(member_divergence(logits, mask, divergence="kl_to_mean").double(), kl, rtol=1e-5, atol=1e-5)
+    for name, want in (("entropy", entropy), ("kl_to_mean", kl)):
+        got = member_divergence(logits, mask, divergence=name).double()
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     w = token_weights(logits, mask, divergence="kl_to_mean")
     assert w[mask.bool()].min() == 1.0 and w.max() == pytest.approx(1.7)
 

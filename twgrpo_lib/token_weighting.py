@@ -46,7 +46,8 @@ import torch
 DIVERGENCES = ("paper", "kl_to_mean", "entropy")
 CLAMP = 11.0  # |d| bound of the paper's estimator
 EPS = 1e-8  # min-max denominator guard of the paper
-CHUNK_BYTES = 32 * 2**20  # default budget of one (G, chunk, V) float32 buffer
+# default budget of one (G, chunk, V) float32 buffer: cache-sized on CPU, large enough on GPU to keep kernels busy
+CHUNK_BYTES = {"cpu": 4 * 2**20, "cuda": 256 * 2**20}
 
 
 def _check_mask(mask: torch.Tensor, shape: tuple[int, int], name: str = "mask") -> torch.Tensor:
@@ -69,8 +70,9 @@ def _check_options(divergence: str, temperature: float, chunk_size: int | None) 
         raise ValueError(f"chunk_size={chunk_size}: must be >= 1 (or None for the default budget)")
 
 
-def _chunk_len(G: int, V: int, chunk_size: int | None) -> int:
-    return chunk_size if chunk_size is not None else max(1, CHUNK_BYTES // (4 * G * V))
+def _chunk_len(G: int, V: int, chunk_size: int | None, device: torch.device) -> int:
+    budget = CHUNK_BYTES.get(device.type, CHUNK_BYTES["cuda"])
+    return chunk_size if chunk_size is not None else max(1, budget // (4 * G * V))
 
 
 def _span(mask: torch.Tensor) -> int:
@@ -101,28 +103,36 @@ def _member_divergence_chunk(logp: torch.Tensor, scratch: torch.Tensor, divergen
 @torch.no_grad()
 def _member_divergence(score_chunks, mask: torch.Tensor, V: int, chunk: int, divergence: str,
                        temperature: float) -> torch.Tensor:
-    """D_{i,t} (G, T_pad) float32 from ``score_chunks(t0, t1, out) -> (G, t1 - t0, V)`` raw scores."""
+    """D_{i,t} (G, T_pad) float32 from ``score_chunks(t0, t1, out) -> (G, t1 - t0, V)`` raw scores.
+
+    ``mask`` (G, T_pad) bool on the scores' device. Two (G, chunk, V) float32 buffers are reused by every chunk.
+    """
     G, T_pad = mask.shape
     out = torch.zeros(G, T_pad, dtype=torch.float32, device=mask.device)
     T = _span(mask)
     if T == 0:
         return out
     c = min(chunk, T)
-    buf_a = torch.empty(G * c * V, dtype=torch.float32, device=mask.device)  # reused by every chunk
+    buf_a = torch.empty(G * c * V, dtype=torch.float32, device=mask.device)
     buf_b = torch.empty_like(buf_a)
+    uniform = -math.log(V)
     for t0 in range(0, T, c):
         t1 = min(t0 + c, T)
         a, b = (buf[: G * (t1 - t0) * V].view(G, t1 - t0, V) for buf in (buf_a, buf_b))  # contiguous
         scores = score_chunks(t0, t1, a)  # (G, c, V), any float dtype
-        if scores.dtype != torch.float32 or temperature != 1.0:
-            scores = a.copy_(scores)
-            if temperature != 1.0:
-                scores.div_(temperature)
-        logp = torch.log_softmax(scores, -1, out=b)  # (G, c, V)
-        ended = ~mask[:, t0:t1]  # (G, c)
-        if bool(ended.any()):
-            logp[ended] = -math.log(V)
-        out[:, t0:t1] = _member_divergence_chunk(logp, a, divergence)
+        alive = mask[:, t0:t1]  # (G, c)
+        for i in range(G):  # one member at a time: its (c, V) slice of (G, T, V) logits is contiguous
+            if not bool(alive[i].any()):
+                b[i].fill_(uniform)
+                continue
+            x = scores[i]  # (c, V)
+            if x.dtype != torch.float32 or temperature != 1.0:
+                x = a[i].copy_(x).div_(temperature)
+            torch.log_softmax(x, -1, out=b[i])
+            ended = (~alive[i]).nonzero().squeeze(1)
+            if len(ended):
+                b[i].index_fill_(0, ended, uniform)
+        out[:, t0:t1] = _member_divergence_chunk(b, a, divergence)
     return out
 
 
@@ -161,10 +171,10 @@ def member_divergence(logits: torch.Tensor, mask: torch.Tensor, *, temperature: 
     if logits.dim() != 3:
         raise ValueError(f"logits has shape {tuple(logits.shape)}, expected (G, T, V)")
     _check_options(divergence, temperature, chunk_size)
-    m = _check_mask(mask, logits.shape[:2])
+    m = _check_mask(mask, logits.shape[:2]).to(logits.device)
     G, _, V = logits.shape
-    return _member_divergence(_logit_chunks(logits.detach()), m, V, _chunk_len(G, V, chunk_size), divergence,
-                              temperature)
+    chunk = _chunk_len(G, V, chunk_size, logits.device)
+    return _member_divergence(_logit_chunks(logits.detach()), m, V, chunk, divergence, temperature)
 
 
 def group_divergence(logits: torch.Tensor, mask: torch.Tensor, *, temperature: float = 1.0,
@@ -173,9 +183,9 @@ def group_divergence(logits: torch.Tensor, mask: torch.Tensor, *, temperature: f
 
     ``logits`` (G, T, V) raw scores (divided by ``temperature`` before the log-softmax), ``mask`` (G, T) 0/1;
     T may be padded wider than the longest completion (those positions get 0). ``chunk_size`` positions are
-    processed at a time (default: a (G, chunk, V) float32 buffer of about 32 MiB). Two members whose
-    distributions over V = 2 tokens agree at position 0, (0.5, 0.5); member 0 has ended at position 1 (filled
-with the uniform distribution) where member 1 has (0.9, 0.1):
+    processed at a time (default: a (G, chunk, V) float32 buffer of about 4 MiB on CPU, 256 MiB on GPU).
+    Two members whose distributions over V = 2 tokens agree at position 0, (0.5, 0.5); member 0 has ended at
+    position 1 (filled with the uniform distribution) where member 1 has (0.9, 0.1):
 
     >>> logits = torch.tensor([[[0.0, 0.0], [5.0, 0.0]], [[0.0, 0.0], [math.log(9.0), 0.0]]])
     >>> group_divergence(logits, torch.tensor([[1, 0], [1, 1]])).round(decimals=4)
@@ -199,7 +209,7 @@ def token_weights(logits: torch.Tensor, mask: torch.Tensor, alpha: float = 1.7, 
             [1.0000, 1.5000]])
     """
     D = group_divergence(logits, mask, temperature=temperature, chunk_size=chunk_size, divergence=divergence)
-    return _weights_from_divergence(D, mask.detach().bool(), alpha)
+    return _weights_from_divergence(D, mask.detach().bool().to(D.device), alpha)
 
 
 def _split_groups(rows: int, group_size: int, name: str) -> int:
@@ -258,11 +268,11 @@ def batched_token_weights_from_hidden_states(hidden_states: torch.Tensor, lm_hea
     if lm_head_bias is not None and tuple(lm_head_bias.shape) != (V,):
         raise ValueError(f"lm_head_bias has shape {tuple(lm_head_bias.shape)}, expected ({V},)")
     _check_options(divergence, temperature, chunk_size)
-    m = _check_mask(mask, hidden_states.shape[:2])
+    m = _check_mask(mask, hidden_states.shape[:2]).to(hidden_states.device)
     B = _split_groups(hidden_states.shape[0], group_size, "hidden_states")
     weight = lm_head_weight.detach().float()
     bias = None if lm_head_bias is None else lm_head_bias.detach().float()
-    chunk = _chunk_len(group_size, V, chunk_size)
+    chunk = _chunk_len(group_size, V, chunk_size, hidden_states.device)
     out = []
     for g in range(B):
         rows = slice(g * group_size, (g + 1) * group_size)
