@@ -9,8 +9,12 @@ Modules, one idea each:
 - ``prompts``: the prompt strings of the paper's runs, verbatim (METHOD.md section 7).
 - ``video`` and ``datasets``: frame sampling with decord and loaders for the benchmark formats.
 - ``synthetic``: mini-CLEVRER, a CLEVRER-like video benchmark generated locally.
-- ``metrics`` and ``evaluation``: benchmark scoring and resumable evaluation runs.
-- ``trainer``: the TW-GRPO trainer on top of TRL's ``GRPOTrainer`` (video inputs included).
+- ``metrics``, ``rescore`` and ``evaluation``: benchmark scoring and resumable evaluation runs.
+- ``tiny_model``: a tiny Qwen2.5-VL (tokenizer trained locally, model from a config), built offline.
+- ``trainer`` and ``vision_inputs``: the TW-GRPO trainer on top of TRL's ``GRPOTrainer``, with the video of
+  each prompt in every forward pass.
+- ``figures``: plotly figures of the notebooks.
+- ``tutorial``: runs the notebooks with papermill and renders them as HTML.
 - ``cli``: the ``twgrpo`` command.
 """
 
