@@ -287,7 +287,9 @@ def generate_batch(model, processor, device: str, items: list[dict], clips: list
 
     texts = [processor.apply_chat_template(build_messages(item, mode), tokenize=False, add_generation_prompt=True)
              for item, mode in zip(items, modes)]
-    inputs = processor(text=texts, padding=True, return_tensors="pt", **processor_video_kwargs(clips))
+    with warnings.catch_warnings():  # cached clips are read-only numpy arrays; the processor only reads them
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        inputs = processor(text=texts, padding=True, return_tensors="pt", **processor_video_kwargs(clips))
     inputs = inputs.to(device)
     torch.manual_seed(settings.seed + zlib.crc32(question_key(items[0]).encode()))  # same batch, same draw
     sampling = {} if settings.greedy else {"temperature": settings.temperature, "top_p": settings.top_p}
