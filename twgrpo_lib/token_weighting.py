@@ -9,7 +9,7 @@ For one group of G completions to the same prompt, with l_{i,t}(v) = log pi(v | 
     n_t        = (D_t - min D) / (max D - min D + 1e-8)           over t < T (the group's longest completion)
     w_{i,t}    = (1 + (alpha - 1) n_t) m_{i,t}
 
-The log-distributions are computed a chunk of positions at a time, all G members together, in float32, so
+The log-distributions are computed a chunk of positions at a time for all G members, in float32, so
 only (G, chunk, V) floats ever exist (plus one (chunk, V) mean); from final hidden states the LM head is
 applied per chunk too, so the (G, T, V) logits are never materialised either.
 
@@ -30,9 +30,11 @@ Differences from the reference code (longmalongma/TW-GRPO, ``compute_token_impor
 2. Min-max runs over the group's own longest completion T. The reference normalises over the padded width of
    the whole batch, so with 2+ groups a shorter group's padding (D = 0) can set its minimum.
 3. Memory: the reference holds the (G, T, V) log-distributions of every member several times over (log_softmax
-   per row, the uniform fill, the mean, the difference, its exponential); here (G, chunk, V) twice at most.
-4. Precision: float32 throughout (the reference uses the model's dtype, bf16 in the paper's runs), and the
-   group mean is taken relative to the first member, so identical members give D = 0 exactly.
+   per row, the uniform fill, the mean, the difference, its exponential); here (G, chunk, V) twice (the
+   ``kl_to_mean`` option allocates two more).
+4. Precision: float32 throughout (the reference uses the model's dtype, bf16 in the paper's runs); the group
+   mean is taken relative to the first member, so identical members give D = 0 exactly, and exp(d) - d - 1 is
+   formed per element before the sum over V (no cancellation against V).
 5. Bad shapes raise an error; the reference silently returns all-ones weights.
 6. Scores are divided by the sampling temperature before the softmax (the paper's runs use 1.0: no change).
 """
@@ -116,22 +118,22 @@ def _member_divergence(score_chunks, mask: torch.Tensor, V: int, chunk: int, div
     buf_a = torch.empty(G * c * V, dtype=torch.float32, device=mask.device)
     buf_b = torch.empty_like(buf_a)
     uniform = -math.log(V)
+    host_mask = mask.cpu()  # control flow below reads the mask without device syncs
     for t0 in range(0, T, c):
         t1 = min(t0 + c, T)
         a, b = (buf[: G * (t1 - t0) * V].view(G, t1 - t0, V) for buf in (buf_a, buf_b))  # contiguous
         scores = score_chunks(t0, t1, a)  # (G, c, V), any float dtype
-        alive = mask[:, t0:t1]  # (G, c)
         for i in range(G):  # one member at a time: its (c, V) slice of (G, T, V) logits is contiguous
-            if not bool(alive[i].any()):
+            alive = host_mask[i, t0:t1]  # (c,)
+            if not alive.any():
                 b[i].fill_(uniform)
                 continue
             x = scores[i]  # (c, V)
             if x.dtype != torch.float32 or temperature != 1.0:
                 x = a[i].copy_(x).div_(temperature)
             torch.log_softmax(x, -1, out=b[i])
-            ended = (~alive[i]).nonzero().squeeze(1)
-            if len(ended):
-                b[i].index_fill_(0, ended, uniform)
+            if not alive.all():
+                b[i].index_fill_(0, (~alive).nonzero().squeeze(1).to(b.device), uniform)
         out[:, t0:t1] = _member_divergence_chunk(b, a, divergence)
     return out
 
