@@ -13,6 +13,7 @@ import pytest
 
 from twgrpo_lib import evaluation as ev
 from twgrpo_lib import prompts
+from twgrpo_lib.predictions import read_records
 
 # A real format-B record (MMVU, shared fixtures), copied here so the test does not depend on that folder.
 MMVU_RECORD = {
@@ -118,13 +119,13 @@ def test_truncated_last_line_is_repaired_and_middle_damage_is_an_error(tmp_path)
     path = tmp_path / "p.jsonl"
     path.write_text('{"id": "a"}\n{"id": "b"}\n{"id": "c", "model_output": "<thi')
     with pytest.warns(UserWarning, match="truncated last line"):
-        assert [r["id"] for r in ev.read_records(path)] == ["a", "b"]
+        assert [r["id"] for r in read_records(path)] == ["a", "b"]
     assert path.read_text() == '{"id": "a"}\n{"id": "b"}\n'
     path.write_text('{"id": "a"}\n{"id": "b"}')  # complete record, newline lost: kept, newline restored
-    assert [r["id"] for r in ev.read_records(path)] == ["a", "b"] and path.read_text().endswith("}\n")
+    assert [r["id"] for r in read_records(path)] == ["a", "b"] and path.read_text().endswith("}\n")
     path.write_text('{"id": "a"}\n{"id": \n{"id": "c"}\n')
     with pytest.raises(ValueError, match=r"p.jsonl: line 2"):
-        ev.read_records(path)
+        read_records(path)
 
 
 def test_changed_settings_need_force_and_keep_the_old_file(finished_run, tmp_path):
@@ -147,7 +148,7 @@ def test_changed_settings_need_force_and_keep_the_old_file(finished_run, tmp_pat
 # --- errors, summary ------------------------------------------------------------------------------------
 def test_missing_video_is_recorded_and_counted_apart(finished_run):
     settings, summary, out = finished_run
-    records = {r["id"]: r for r in ev.read_records(out / ev.PREDICTIONS)}
+    records = {r["id"]: r for r in read_records(out / ev.PREDICTIONS)}
     assert len(records) == 6
     assert "absent_4.mp4" in records["q4"]["error"] and records["q4"]["accuracy_score"] is None
     assert all("error" not in r and isinstance(r["model_output"], str) for k, r in records.items() if k != "q4")
