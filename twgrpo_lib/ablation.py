@@ -310,6 +310,25 @@ def aggregate(results: Sequence[dict]) -> dict[str, dict[str, tuple[float | None
     return table
 
 
+def dynamics_curves(results: Sequence[dict], column: str) -> dict[str, list[tuple[int, float, float | None]]]:
+    """Per row: (step, mean over seeds, sample std over seeds) of one ``DYNAMICS`` column, for the figure.
+
+    >>> runs = [{"row": "grpo_soft", "dynamics": [{"step": 1, "reward_std": v}]} for v in (0.2, 0.4)]
+    >>> dynamics_curves(runs, "reward_std")["grpo_soft"][0][:2]
+    (1, 0.30000000000000004)
+    """
+    curves = {}
+    for row in ROWS:
+        by_step: dict[int, list] = {}
+        for r in results:
+            if r["row"] == row.name:
+                for point in r["dynamics"]:
+                    by_step.setdefault(point["step"], []).append(point[column])
+        if by_step:
+            curves[row.name] = [(step, *mean_std(values)[:2]) for step, values in sorted(by_step.items())]
+    return curves
+
+
 def _cell(stat: tuple[float | None, float | None, int]) -> str:
     mean, std, _ = stat
     if mean is None:
