@@ -264,6 +264,34 @@ def _train(model, data, out: Path, settings: dict, recipe, progress: bool) -> Pa
     return out
 
 
+def step_metrics(out: str | os.PathLike) -> list[dict]:
+    """The per-step records of a run's ``metrics.jsonl`` (the final summary line left out)."""
+    path = Path(out) / "metrics.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no metrics; has the run in {out} started?")
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in records if "loss" in r and "step" in r]
+
+
+def start_end(values: list[float], window: int = 5) -> tuple[float, float]:
+    """Mean of the first and of the last ``window`` values (a curve's start and end, less noisy than one step).
+
+    >>> start_end([0.0, 1.0, 2.0, 3.0, 4.0, 5.0], window=2)
+    (0.5, 4.5)
+    """
+    if not values:
+        raise ValueError("no values")
+    k = max(1, min(window, len(values) // 2 or 1))
+    return sum(values[:k]) / k, sum(values[-k:]) / k
+
+
+def shipped_checkpoint() -> Path | None:
+    """The grounded, warm-started tiny checkpoint shipped under ``twgrpo_lib/assets/``, if there is one."""
+    assets = Path(__file__).resolve().parent / "assets"
+    found = sorted(p.parent for p in assets.glob("*/model.safetensors"))
+    return found[0] if found else None
+
+
 # --- command line -----------------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="Qwen2.5-VL checkpoint folder (or the tiny model)")
