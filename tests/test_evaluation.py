@@ -169,6 +169,17 @@ def test_summary_records_every_setting(finished_run):
     assert summary["device"] == "cpu"
 
 
+def test_left_padded_batches_answer_as_one_question_at_a_time(finished_run, tmp_path):
+    settings, _, out = finished_run
+    single = ev.EvalSettings(**{**vars(settings), "out": str(tmp_path), "batch_size": 1})
+    ev.run_evaluation(single, progress=False)
+    batched = {r["id"]: r["model_output"] for r in read_records(out / ev.PREDICTIONS)}
+    alone = {r["id"]: r["model_output"] for r in read_records(tmp_path / ev.PREDICTIONS)}
+    lengths = {len(r["question"]["problem"]) for r in read_records(tmp_path / ev.PREDICTIONS)}
+    assert len(lengths) > 1  # prompts of different lengths, so the batch really is padded
+    assert batched == alone
+
+
 # --- prompts ----------------------------------------------------------------------------------------------
 def test_clevrer_items_get_the_clevrer_system_prompt_and_template(tiny_model, tmp_path):
     from transformers import AutoProcessor
