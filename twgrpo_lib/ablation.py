@@ -34,6 +34,7 @@ Differences from the paper's ablations:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import io
@@ -206,7 +207,10 @@ def run_one(row: Row, seed: int, settings: AblationSettings, *, train_fn: Callab
         if train_dir.exists():
             shutil.rmtree(train_dir)  # an interrupted training: start it again from scratch
         start = time.perf_counter()
-        train_fn(settings.model, settings.data, train_dir, recipe=settings.recipe, progress=False, **wanted["train"])
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "train.log", "w") as log, contextlib.redirect_stdout(log):  # the trainer's per-step prints
+            train_fn(settings.model, settings.data, train_dir, recipe=settings.recipe, progress=False,
+                     **wanted["train"])
         train_seconds = time.perf_counter() - start
     else:
         train_seconds = json.loads((train_dir / "train_settings.json").read_text()).get("train_seconds", 0.0)
