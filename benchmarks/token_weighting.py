@@ -189,6 +189,9 @@ def markdown(report: dict) -> str:
         "in the JSON). Time: median seconds. Memory: extra peak RSS in GiB over the inputs.",
         "Ratio to floor: weight time / one log_softmax over the same logits. Extra memory as a fraction of the "
         "(G, T, V) float32 logits.",
+        "With a load average above the core count, multi-threaded runs of the many small per-chunk kernels wait "
+        "for descheduled threads (the one big log_softmax barely notices); `--threads 1` then gives the "
+        "intrinsic ratios.",
         "",
         "| G | T | V | logits GiB | floor s | chunked s | naive s | chunked / floor | naive / chunked "
         "| chunked extra GiB | naive extra GiB | chunked extra / logits | naive extra / logits | load |",
@@ -216,9 +219,11 @@ def markdown(report: dict) -> str:
         r = p["result"]
         lines += ["", f"## Paper scale from hidden states: G={p['G']}, T={p['T']}, V={p['V']}, H={p['H']}", ""]
         if "seconds" in r:
-            lines += [f"- time {r['seconds']:.1f} s (LM head applied per chunk, float32; load {r['load_avg_1min']:.1f})",
+            lines += [f"- time {r['seconds']:.1f} s (LM head applied per chunk in float32, which dominates; "
+                      f"load {r['load_avg_1min']:.1f})",
                       f"- extra peak memory {r['extra_peak_bytes'] / GIB:.2f} GiB over inputs of "
-                      f"{p['inputs_gib']:.2f} GiB; the (G, T, V) float32 logits it never holds: "
+                      f"{p['inputs_gib']:.2f} GiB (total about {p['inputs_gib'] + r['extra_peak_bytes'] / GIB:.1f}"
+                      " GiB); the (G, T, V) float32 logits it never holds: "
                       f"{p['logits_gib']:.1f} GiB (extra / logits = "
                       f"{r['extra_peak_bytes'] / (p['logits_gib'] * GIB):.4f})"]
         else:
