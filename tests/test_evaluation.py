@@ -221,3 +221,29 @@ def test_general_benchmarks_get_video_r1_template_and_no_system_prompt(tiny_mode
                                                                          add_generation_prompt=True)
     assert prompts.CLEVRER_SYSTEM_PROMPT not in text  # only the chat template's default system line
     assert ev.build_messages(item, "clevrer")[0]["content"] == prompts.CLEVRER_SYSTEM_PROMPT  # --prompt override
+
+
+def test_find_checkpoints_in_training_order_without_intermediate_ones(tmp_path):
+    from twgrpo_lib.benchmarks import find_checkpoints
+
+    for folder in ("tiny-base", "checkpoints/sft", "checkpoints/grpo", "checkpoints/grpo/checkpoint-20",
+                   "checkpoints/tw-grpo", "mini-clevrer/videos", "checkpoints/tw-grpo/adapter"):
+        (tmp_path / folder).mkdir(parents=True)
+        if "videos" not in folder:
+            names = ("adapter_config.json", "adapter_model.safetensors") if "adapter" in folder else (
+                "config.json", "model.safetensors", "tokenizer.json")
+            for name in names:
+                (tmp_path / folder / name).write_text("{}")
+    assert list(find_checkpoints(tmp_path)) == ["tiny-base", "checkpoints/sft", "checkpoints/grpo",
+                                                "checkpoints/tw-grpo"]
+    assert find_checkpoints(tmp_path / "absent") == {}
+
+
+def test_drop_seen_videos_keeps_only_unseen_scenes(tmp_path):
+    from twgrpo_lib.benchmarks import drop_seen_videos
+
+    (tmp_path / "val.json").write_text(json.dumps([{"video": "videos/video_00003.mp4", "id": 1},
+                                                   {"video": "videos/video_00900.mp4", "id": 2}]))
+    (tmp_path / "train.json").write_text(json.dumps([{"video": "videos/video_00003.mp4", "id": 9}]))
+    assert drop_seen_videos(tmp_path / "val.json", tmp_path / "train.json", tmp_path / "out/held.json") == (1, 1)
+    assert [r["id"] for r in json.loads((tmp_path / "out/held.json").read_text())] == [2]

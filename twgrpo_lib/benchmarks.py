@@ -70,8 +70,21 @@ def is_checkpoint(folder: Path) -> bool:
             and any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json")))
 
 
+def training_stage(name: str) -> int:
+    """Order of a checkpoint in the training pipeline, from its folder name: base, warm start, GRPO, TW-GRPO.
+
+    >>> sorted(["checkpoints/tw-grpo", "checkpoints/grpo", "tiny-base", "checkpoints/sft"], key=training_stage)
+    ['tiny-base', 'checkpoints/sft', 'checkpoints/grpo', 'checkpoints/tw-grpo']
+    """
+    name = name.lower()
+    for rank, words in enumerate((("base",), ("sft", "warm"), ("tw-grpo", "tw_grpo", "twgrpo"), ("grpo",))):
+        if any(word in name for word in words):
+            return (0, 1, 3, 2)[rank]
+    return 4
+
+
 def find_checkpoints(root: str | Path) -> dict[str, str]:
-    """Loadable checkpoints under ``root`` by relative folder name, in a stable order.
+    """Loadable checkpoints under ``root`` by relative folder name, in training order (``training_stage``).
 
     Intermediate ``checkpoint-N`` folders are skipped when their parent folder holds a final model.
     """
@@ -80,7 +93,24 @@ def find_checkpoints(root: str | Path) -> dict[str, str]:
         return {}
     found = sorted({p.parent for p in root.rglob("config.json") if is_checkpoint(p.parent)})
     keep = [f for f in found if not (re.fullmatch(r"checkpoint-\d+", f.name) and f.parent in found)]
-    return {str(f.relative_to(root)) if f != root else root.name: str(f) for f in keep}
+    names = {str(f.relative_to(root)) if f != root else root.name: str(f) for f in keep}
+    return {name: names[name] for name in sorted(names, key=lambda n: (training_stage(n), n))}
+
+
+def drop_seen_videos(data_file: str | Path, train_file: str | Path, out_file: str | Path) -> tuple[int, int]:
+    """Write the records of a format-A ``data_file`` whose video is not used by ``train_file`` to ``out_file``.
+
+    Videos are matched by file name (mini-CLEVRER scenes depend only on the seed and the video index, so two
+    builds share a video exactly when they share its name). Returns (records kept, records dropped).
+    """
+    import json
+
+    records = json.loads(Path(data_file).read_text())
+    seen = {Path(r["video"]).name for r in json.loads(Path(train_file).read_text())}
+    kept = [r for r in records if Path(r["video"]).name not in seen]
+    Path(out_file).parent.mkdir(parents=True, exist_ok=True)
+    Path(out_file).write_text(json.dumps(kept, indent=1) + "\n")
+    return len(kept), len(records) - len(kept)
 
 
 def evaluate_checkpoints(checkpoints: dict[str, str], data: str, out_root: str | Path, progress: bool = True,
