@@ -18,9 +18,10 @@ What differs from the paper's evaluation scripts (longmalongma/TW-GRPO ``src/eva
    appends again, so a resumed run holds duplicates; here finished questions are skipped by id and a
    truncated last line left by a kill is cut off (never a line in the middle: that is an error).
 2. A missing or undecodable video becomes a record with an ``error`` field that the metrics count apart;
-   the reference drops a failing sample with ``continue`` and the denominator silently shrinks.
-3. One answer parser for training and scoring (``answers`` / ``rewards``); the reference's general
-   script falls back to an ``Answer: X`` regex when the tags are missing, unlike its training reward.
+   the reference stops at the first unreadable video and drops a sample whose scoring raises.
+3. Scores come from the kit's one parser (``answers`` / ``rewards``), by default in the style of the paper's
+   evaluation scripts (``--answer-style eval``: without tags, an "Answer: X" phrase or nothing), which the
+   reference implements a second time beside its training reward.
 4. ``--limit N`` takes the first N questions in file order; the reference draws a random sample.
 5. One video setting for every benchmark (default 196*28*28 pixels per frame, as the paper states); the
    reference's general script sets 256*28*28 through an environment variable.
