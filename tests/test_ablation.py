@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from twgrpo_lib import ablation
+from twgrpo_lib import ablation, ablation_report
 from twgrpo_lib.ablation import ROW_BY_NAME, ROWS, AblationSettings, run_ablation
 from twgrpo_lib.training import ALGOS, resolve_settings
 
@@ -133,7 +133,7 @@ def test_csv_and_markdown(tmp_path):
     results, start = run_ablation(s, train_fn=stubs.train, eval_fn=stubs.evaluate, log=None)
     with open(tmp_path / "out" / "results.csv") as f:
         lines = list(csv.DictReader(f))
-    assert list(lines[0]) == list(ablation.CSV_COLUMNS)
+    assert list(lines[0]) == list(ablation_report.CSV_COLUMNS)
     assert [(x["row"], int(x["seed"])) for x in lines] == [(r["row"], r["seed"]) for r in results]
     first = lines[0]
     assert float(first["strict_all"]) == STRICT["grpo_soft"] and float(first["strict_single"]) == STRICT["grpo_soft"] + 1
@@ -152,12 +152,12 @@ def test_csv_and_markdown(tmp_path):
 
 
 def test_mean_std_aggregation():
-    assert ablation.mean_std([1.0, 2.0, 4.0]) == (statistics.fmean([1, 2, 4]), statistics.stdev([1, 2, 4]), 3)
-    assert ablation.mean_std([7.0]) == (7.0, None, 1)
-    assert ablation.mean_std([None, float("nan")]) == (None, None, 0)
+    assert ablation_report.mean_std([1.0, 2.0, 4.0]) == (statistics.fmean([1, 2, 4]), statistics.stdev([1, 2, 4]), 3)
+    assert ablation_report.mean_std([7.0]) == (7.0, None, 1)
+    assert ablation_report.mean_std([None, float("nan")]) == (None, None, 0)
     results = [{"row": "grpo_soft", "seed": k, "scores": {c: (10.0 * k if c == "strict_multi" else None)
                                                           for c, _, _ in ablation.SCORES}} for k in range(3)]
-    table = ablation.aggregate(results)
+    table = ablation_report.aggregate(results)
     assert list(table) == ["grpo_soft"]
     assert table["grpo_soft"]["strict_multi"] == (10.0, 10.0, 3)
     assert table["grpo_soft"]["strict_all"] == (None, None, 0)  # an empty group stays empty, never 0
