@@ -247,3 +247,11 @@ def test_drop_seen_videos_keeps_only_unseen_scenes(tmp_path):
     (tmp_path / "train.json").write_text(json.dumps([{"video": "videos/video_00003.mp4", "id": 9}]))
     assert drop_seen_videos(tmp_path / "val.json", tmp_path / "train.json", tmp_path / "out/held.json") == (1, 1)
     assert [r["id"] for r in json.loads((tmp_path / "out/held.json").read_text())] == [2]
+
+
+def test_question_type_filter_names_the_file_when_nothing_is_left(finished_run, tmp_path):
+    settings, _, _ = finished_run
+    wrong = ev.EvalSettings(**{**vars(settings), "out": str(tmp_path / "o"), "question_type": "counterfactual"})
+    with pytest.raises(ValueError, match=r"data.json: no question of type \['counterfactual'\]"):
+        ev.run_evaluation(wrong, progress=False)
+    assert not (tmp_path / "o").exists()  # nothing written for a run that cannot start

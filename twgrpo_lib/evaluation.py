@@ -59,6 +59,7 @@ class EvalSettings:
     out: str
     video_root: str | None = None
     limit: int | None = None
+    question_type: str | None = None  # keep only these question types (comma-separated), e.g. "counterfactual"
     batch_size: int = 16  # paper: 16
     fps: float = 2.0  # paper: 2 fps ...
     max_frames: int = 16  # ... at most 16 frames ...
@@ -262,6 +263,11 @@ def run_evaluation(settings: EvalSettings, force: bool = False, progress: bool =
     from twgrpo_lib.video import VideoCache
 
     items = load_items(settings.data, video_root=settings.video_root)
+    if settings.question_type:
+        wanted = {t.strip() for t in settings.question_type.split(",")}
+        items = [item for item in items if item.get("question_type") in wanted]
+        if not items:
+            raise ValueError(f"{settings.data}: no question of type {sorted(wanted)}")
     items = items[: settings.limit] if settings.limit is not None else items
     if settings.video_root is None:  # relative video paths are relative to the data file
         base = Path(settings.data).parent
@@ -334,6 +340,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "are relative to the data file)")
     parser.add_argument("--out", required=True, help="output folder: predictions.jsonl, settings.json, summary.json")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N questions")
+    parser.add_argument("--question-type", default=None,
+                        help="evaluate only these question types, comma-separated (CLEVRER: counterfactual)")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="questions per generate call (paper: 16)")
     parser.add_argument("--fps", type=float, default=d.fps, help="frame sampling rate (paper: 2)")
     parser.add_argument("--max-frames", type=int, default=d.max_frames, help="frames per video at most (paper: 16)")
