@@ -37,6 +37,11 @@ def test_recipe_parses_into_a_valid_config(name, tmp_path):
     assert local % config.num_generations == 0
     assert config.steps_per_generation == config.gradient_accumulation_steps
     assert config.save_strategy == "steps" and config.logging_steps == 1
+    import torch
+
+    if not torch.cuda.is_available():  # the same recipe runs on CPU: float32, no autocast, no checkpointing
+        assert not config.bf16 and not config.gradient_checkpointing
+        assert (config.model_init_kwargs or {}).get("dtype", "float32") == "float32"
 
 
 def test_paper_recipe_matches_method_section_5():
@@ -150,6 +155,7 @@ def test_cli_trains_saves_and_the_result_evaluates(tiny_setup, tmp_path):
     assert run_cli(*common, "--out", tmp_path / "grpo", "--algo", "grpo", "--reward", "binary",
                    "--template", "single") == 0
     tw, grpo = metrics(tmp_path / "tw"), metrics(tmp_path / "grpo")
+    assert [r["step"] for r in training.step_metrics(tmp_path / "tw")] == [1, 2]  # the summary line left out
     assert [r["step"] for r in tw if "loss" in r] == [1, 2]
     assert all("token_weights/mean" in r for r in tw if "loss" in r)
     assert not any("token_weights/mean" in r for r in grpo)  # weights off: no weight pass at all

@@ -28,6 +28,7 @@ Differences from the paper's reference code:
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,17 @@ def _core(model):
     while hasattr(model, "module"):
         model = model.module
     return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def _gathered(params: list):
+    """The full parameters under DeepSpeed ZeRO-3 (partitioned outside their module's forward), else a no-op."""
+    from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+
+    if not is_deepspeed_zero3_enabled():
+        return contextlib.nullcontext()
+    import deepspeed
+
+    return deepspeed.zero.GatheredParameters([p for p in params if p is not None])
 
 
 def vision_tower(model) -> torch.nn.Module:
@@ -215,11 +227,13 @@ class TWGRPOTrainer(GRPOTrainer):
         if "tool_mask" in output:
             mask = mask * output["tool_mask"]
         head = _core(self.model).get_output_embeddings()
-        weights = batched_token_weights_from_hidden_states(
-            self._completion_hidden_states(output), head.weight, mask,  # (B, C, H), (V, H), (B, C)
-            self.num_generations if self.model.training else self.num_generations_eval, self.args.alpha,
-            lm_head_bias=head.bias, temperature=self.temperature, chunk_size=self.args.weight_chunk_size,
-            divergence=self.args.divergence)  # (B, C) float32, 0 on padding
+        hidden = self._completion_hidden_states(output)  # (B, C, H)
+        with _gathered([head.weight, head.bias]):  # the LM head is used outside its forward here
+            weights = batched_token_weights_from_hidden_states(
+                hidden, head.weight, mask,  # (B, C, H), (V, H), (B, C)
+                self.num_generations if self.model.training else self.num_generations_eval, self.args.alpha,
+                lm_head_bias=head.bias, temperature=self.temperature, chunk_size=self.args.weight_chunk_size,
+                divergence=self.args.divergence)  # (B, C) float32, 0 on padding
         self._log_weight_stats(weights, mask)
         return weights
 
