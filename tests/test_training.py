@@ -189,3 +189,10 @@ def test_lora_run_saves_a_merged_model_and_the_adapter(tiny_setup, tmp_path):
     assert json.loads((out / "adapter" / "adapter_config.json").read_text())["exclude_modules"] == r".*visual.*"
     model = AutoModelForImageTextToText.from_pretrained(out)
     assert not any("lora" in name for name in model.state_dict())
+
+
+def test_warm_start_without_steps_copies_the_base(tiny_setup, tmp_path):
+    tiny, data = tiny_setup
+    report = training.warm_start(tiny, data / "train.json", tmp_path / "sft", 0)
+    assert "no warm start" in report
+    assert (tmp_path / "sft" / "model.safetensors").read_bytes() == (tiny / "model.safetensors").read_bytes()

@@ -292,6 +292,26 @@ def shipped_checkpoint() -> Path | None:
     return found[0] if found else None
 
 
+def warm_start(base: str | os.PathLike, train_file: str | os.PathLike, out: str | os.PathLike, steps: int, *,
+               lr: float = 1e-3, seed: int = 0, video_root: str | os.PathLike | None = None) -> str:
+    """Supervised warm start of ``base`` on the items' reasoning targets (``sft.run_sft``) into ``out``; with
+    ``steps = 0``, or without the ``sft`` module, ``out`` is a copy of ``base``. Returns a one-line report."""
+    import importlib.util
+    import shutil
+
+    if steps > 0 and importlib.util.find_spec("twgrpo_lib.sft") is not None:
+        from twgrpo_lib.sft import run_sft
+        from twgrpo_lib.supervised import TrainConfig
+
+        config = TrainConfig(steps=steps, lr=lr, warmup=min(10, steps), seed=seed, log_every=max(1, steps // 5))
+        log = run_sft(base, train_file, out, config, video_root=video_root)
+        return (f"warm start: mean target loss {log[0]['loss']:.3f} (first {log[0]['step']} steps) -> "
+                f"{log[-1]['loss']:.3f} (last log interval) in {steps} steps")
+    shutil.copytree(base, out, dirs_exist_ok=True)
+    why = "steps = 0" if steps <= 0 else "twgrpo_lib.sft is not installed"
+    return f"no warm start ({why}): {out} is a copy of {base}"
+
+
 # --- command line -----------------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="Qwen2.5-VL checkpoint folder (or the tiny model)")
