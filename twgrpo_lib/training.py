@@ -46,6 +46,7 @@ from pathlib import Path
 import yaml
 
 from twgrpo_lib.prompts import TRAIN_TEMPLATES
+from twgrpo_lib.rewards import REWARD_FUNCTIONS
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 DEFAULT_RECIPE = "tiny_cpu"
@@ -56,14 +57,14 @@ ALGOS: dict[str, dict] = {
     "grpo": {"token_weighting": False, "loss_type": "grpo", "alpha": 1.0},
     "bnpo": {"token_weighting": False, "loss_type": "bnpo", "alpha": 1.0},
 }
-REWARDS = ("soft", "binary", "iou")
+REWARDS = tuple(REWARD_FUNCTIONS)  # soft, binary, iou
 
 # run keys: settings of the run that are not TWGRPOConfig fields
 RUN_DEFAULTS: dict = {
     "algo": "tw-grpo",  # tw-grpo | grpo | bnpo
     "reward": "soft",  # accuracy reward added to the format reward: soft | binary | iou
     "template": "mixed",  # training prompt (prompts.TRAIN_TEMPLATES); single / multi also filter the items
-    "video_root": None,  # folder the data file's video paths are re-rooted under
+    "video_root": None,  # re-roots the data file's video paths when the items are loaded (the config's stays unset)
     "lora": False,  # LoRA on the language model (vision excluded) instead of full fine-tuning
     "lora_r": 64,
     "lora_alpha": 128,
