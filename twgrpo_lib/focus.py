@@ -136,12 +136,23 @@ def divergence_alive_only(scores: torch.Tensor, mask: torch.Tensor, temperature:
     return out
 
 
-def default_model(workdir: str | Path = ".") -> str:
-    """The checkpoint the notebooks start from when none is given: the tiny Qwen2.5-VL, built once into
-    ``workdir/tiny_model`` (``twgrpo build-tiny``) and reused."""
+def default_model(workdir: str | Path = ".", train_file: str | Path | None = None, sft_steps: int = 0) -> str:
+    """The checkpoint the notebooks start from when none is given: the kit's shipped grounded, warm-started tiny
+    model (``training.shipped_checkpoint``); without it, the tiny Qwen2.5-VL built once into
+    ``workdir/tiny_model`` and, with ``sft_steps`` > 0 and a ``train_file``, warm-started on its reasoning
+    targets into ``workdir/tiny_model_sft`` (``training.warm_start``). Built folders are reused."""
     from twgrpo_lib.tiny_model import build_tiny
+    from twgrpo_lib.training import shipped_checkpoint, warm_start
 
-    folder = Path(workdir) / "tiny_model"
-    if not (folder / "config.json").exists():
-        build_tiny(folder)
-    return str(folder)
+    shipped = shipped_checkpoint()
+    if shipped is not None:
+        return str(shipped)
+    base = Path(workdir) / "tiny_model"
+    if not (base / "config.json").exists():
+        build_tiny(base)
+    if sft_steps <= 0 or train_file is None:
+        return str(base)
+    warm = Path(workdir) / f"tiny_model_sft{sft_steps}"
+    if not (warm / "config.json").exists():
+        print(warm_start(base, train_file, warm, sft_steps, video_root=Path(train_file).parent))
+    return str(warm)
