@@ -187,7 +187,6 @@ def run_one(row: Row, seed: int, settings: AblationSettings, *, train_fn: Callab
     if force and folder.exists():
         shutil.rmtree(folder)
     train_dir, eval_dir = folder / "train", folder / "eval"
-    train_seconds = 0.0
     if not (train_dir / "train_settings.json").exists():  # written by training.train after the final save
         if train_dir.exists():
             shutil.rmtree(train_dir)  # an interrupted training: start it again from scratch
