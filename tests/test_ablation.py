@@ -27,7 +27,8 @@ class Stubs:
         self.trained.append((out, kw))
         out.mkdir(parents=True)
         lines = [{"step": s, "reward": 0.5 + 0.1 * s, "reward_std": 0.4 - 0.1 * s,
-                  "completions/mean_length": 60 - 10 * s} for s in (1, 2, 3)]
+                  "completions/mean_length": 60 - 10 * s, "frac_reward_zero_std": 1.0 if s == 1 else 0.5}
+                 for s in (1, 2, 3)]
         lines.append({"step": 3, "train_runtime": 1.0})  # end-of-training line: no reward
         (out / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
         (out / "train_settings.json").write_text(json.dumps({"train_seconds": 2.5, "kw": kw}))
@@ -139,10 +140,12 @@ def test_csv_and_markdown(tmp_path):
     assert float(first["strict_all"]) == STRICT["grpo_soft"] and float(first["strict_single"]) == STRICT["grpo_soft"] + 1
     assert float(first["first_reward_std"]) == pytest.approx(0.3) and float(first["last_reward_std"]) == pytest.approx(0.1)
     assert float(first["last_completion_length"]) == 30 and float(first["train_seconds"]) >= 0
+    assert float(first["no_signal_steps"]) == pytest.approx(1 / 3)  # step 1: every group's rewards were equal
 
     md = (tmp_path / "out" / "results.md").read_text()
     sd = statistics.stdev([60.0, 61.0, 62.0])
     assert f"| twgrpo_soft | {ROW_BY_NAME['twgrpo_soft'].label} | 3 | 61.0 ± {sd:.1f} | 66.0 ± {sd:.1f} |" in md
+    assert "| 90.0 ± 0.0 | 33.3 ± 0.0 | 50.4 |" in md  # format, steps without signal, the paper
     assert "| start | the starting checkpoint, no RL | - | 10.0 |" in md and "; 10 evaluation questions per run" in md
     assert md.index("| grpo_soft |") < md.index("| twgrpo_binary |") < md.index("| twgrpo_soft |")  # grid order
     # contrasts: same-seed differences, the paper's beside; rows that did not run are left out

@@ -78,6 +78,7 @@ SCORES: tuple[tuple[str, str, str], ...] = (
 # Training dynamics of one run, from its metrics.jsonl: (column, metrics.jsonl key).
 DYNAMICS: tuple[tuple[str, str], ...] = (
     ("reward", "reward"), ("reward_std", "reward_std"), ("completion_length", "completions/mean_length"),
+    ("zero_std_share", "frac_reward_zero_std"),  # groups whose G rewards are all equal: no advantage, no gradient
 )
 RESULT = "result.json"
 

@@ -27,8 +27,8 @@ CONTRASTS: tuple[tuple[str, str, str, tuple[float, float] | None], ...] = (
 )
 
 CSV_COLUMNS = ("row", "seed", "algo", "reward", "template", *[c for c, _, _ in SCORES], "questions",
-               "first_reward", "last_reward", "first_reward_std", "last_reward_std", "first_completion_length",
-               "last_completion_length", "train_seconds", "eval_seconds")
+               *[f"{end}_{c}" for c, _ in DYNAMICS for end in ("first", "last")], "no_signal_steps",
+               "train_seconds", "eval_seconds")
 
 
 def csv_line(result: dict) -> dict:
@@ -38,7 +38,19 @@ def csv_line(result: dict) -> dict:
             for c, _ in DYNAMICS}
     line = {k: result[k] for k in ("row", "seed", "algo", "reward", "template", "questions", "train_seconds",
                                    "eval_seconds")}
+    line["no_signal_steps"] = no_signal_share(result)
     return {c: {**line, **result["scores"], **ends}.get(c) for c in CSV_COLUMNS}
+
+
+def no_signal_share(result: dict) -> float | None:
+    """Share of a run's training steps in which every group's rewards were all equal (TRL's
+    ``frac_reward_zero_std`` = 1): zero advantages, so the step changed nothing. None without dynamics.
+
+    >>> no_signal_share({"dynamics": [{"zero_std_share": 1.0}, {"zero_std_share": 0.5}]})
+    0.5
+    """
+    values = [d.get("zero_std_share") for d in result["dynamics"] if d.get("zero_std_share") is not None]
+    return sum(v == 1.0 for v in values) / len(values) if values else None
 
 
 def write_csv(results: Sequence[dict], path: str | os.PathLike) -> Path:
@@ -110,20 +122,24 @@ def markdown_table(results: Sequence[dict], start: dict | None = None,
     lines = [f"## {title}", "",
              f"Strict / partial accuracy (%), mean ± sample standard deviation over seeds; {questions} evaluation "
              "questions per run. Paper: CLEVRER counterfactual strict accuracy of Qwen2.5-VL-7B (METHOD.md s.6), "
-             "for the shape of the differences, not the level.", "",
+             "for the shape of the differences, not the level. \"Steps without signal\": training steps in which every "
+             "group's G rewards were equal (zero advantages: the step changed nothing).", "",
              "| row | setting | seeds | strict all | partial all | strict single | strict multi | partial single "
-             "| partial multi | format % | paper strict |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| partial multi | format % | steps without signal % | paper strict |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     columns = ("strict_all", "partial_all", "strict_single", "strict_multi", "partial_single", "partial_multi",
                "format_rate")
     if start is not None:
         cells = [_cell((start["scores"][c], None, 1)) for c in columns]
-        lines.append("| start | the starting checkpoint, no RL | - | " + " | ".join(cells) + " | - |")
+        lines.append("| start | the starting checkpoint, no RL | - | " + " | ".join(cells) + " | - | - |")
     for name, stats in table.items():
         row = ROW_BY_NAME[name]
         cells = [_cell(stats[c]) for c in columns]
         paper = "-" if row.paper is None else f"{row.paper:.1f}"
-        lines.append(f"| {name} | {row.label} | {len(seeds[name])} | " + " | ".join(cells) + f" | {paper} |")
+        share = mean_std([None if no_signal_share(r) is None else 100 * no_signal_share(r)
+                          for r in results if r["row"] == name])
+        lines.append(f"| {name} | {row.label} | {len(seeds[name])} | " + " | ".join(cells)
+                     + f" | {_cell(share)} | {paper} |")
     lines += ["", "| contrast (strict all) | ours: difference | paper: difference |", "|---|---|---|"]
     for title_, a, b, paper in CONTRASTS:
         if a in table and b in table:
