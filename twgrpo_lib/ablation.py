@@ -16,7 +16,8 @@ twgrpo_single      tw-grpo    soft    single    TW-GRPO trained on single-answer
 
 Layout of ``OUT``: ``OUT/<row>/seed<k>/train`` (model, ``metrics.jsonl``), ``OUT/<row>/seed<k>/eval``
 (predictions, summary) and ``OUT/<row>/seed<k>/result.json``, written last; ``OUT/results.csv`` (one line per
-run) and ``OUT/results.md`` (mean and standard deviation over seeds, the paper's numbers beside). A run whose
+run) and ``OUT/results.md`` (mean and standard deviation over seeds, the paper's numbers beside; written by
+``ablation_report``). A run whose
 ``result.json`` exists is not redone (with other settings it is an error unless ``force``); a run whose
 training finished but whose evaluation did not resumes at the evaluation, which resumes by question.
 
@@ -27,8 +28,10 @@ Differences from the paper's ablations:
    ``data_seed = 42``. Evaluation decoding is the paper's (temperature 0.1, top_p 0.001) with one fixed seed.
 3. The "bnpo, alpha = 1" row is not in the paper: it separates the change of aggregation (``grpo`` ->
    ``bnpo``) from the token weights, which the paper's TW-GRPO changes together (METHOD.md section 1).
-4. The paper's numbers come from a 7B model on CLEVRER; here a tiny model on mini-CLEVRER. Compare the
-   direction and size of the differences between rows, not the levels.
+4. The paper's numbers come from a 7B model on CLEVRER; the CPU default is a tiny model on mini-CLEVRER.
+   Compare the direction and size of the differences between rows, not the levels.
+5. The score is over the first ``eval_limit`` validation questions of every type; the paper's ablation
+   scores CLEVRER's counterfactual validation questions only (pass such a file as ``eval_data``).
 """
 
 from __future__ import annotations
