@@ -25,7 +25,7 @@ from pathlib import Path
 from twgrpo_lib import prompts
 from twgrpo_lib.answers import answer_set, option_letters
 from twgrpo_lib.rewards import format_reward_score, soft_accuracy
-from twgrpo_lib.supervised import Example, VideoCache, generate, mean_loss
+from twgrpo_lib.supervised import Example, EncodedVideoCache, generate, mean_loss
 
 
 def swapped_videos(videos: Sequence[str], seed: int = 0) -> list[str]:
@@ -67,7 +67,7 @@ def item_example(item: dict, video_root: str | Path = ".", mode: str = "mixed") 
     return Example(str(Path(video_root) / item["video"]), prompts.training_prompt(item["problem"], mode), target)
 
 
-def grounding_report(model, processor, cache: VideoCache, items: Sequence[dict], *, video_root: str | Path = ".",
+def grounding_report(model, processor, cache: EncodedVideoCache, items: Sequence[dict], *, video_root: str | Path = ".",
                      seed: int = 0, max_new_tokens: int = 96, batch_size: int = 16,
                      return_outputs: bool = False) -> dict:
     """Strict accuracy, format reward and target loss with the right and with a swapped video, plus chance.
@@ -113,3 +113,24 @@ def grounding_report(model, processor, cache: VideoCache, items: Sequence[dict],
 def _mean(values) -> float:
     values = list(values)
     return float(sum(values)) / len(values) if values else float("nan")
+
+
+def task_report(model, processor, cache: EncodedVideoCache, examples: Sequence[Example], *, seed: int = 0,
+                max_new_tokens: int = 24, batch_size: int = 16) -> dict:
+    """The same control on short-answer examples (e.g. the pre-training curriculum), per ``stage``.
+
+    Exact-match accuracy of the greedy answer and mean target loss, with the right and a swapped video:
+    ``exact_right/<stage>``, ``exact_swapped/<stage>``, ``loss_right/<stage>``, ``loss_swapped/<stage>``.
+    """
+    swapped = swapped_videos([e.video for e in examples], seed)
+    report: dict = {"n": len(examples)}
+    for stage in sorted({e.stage for e in examples}):
+        idx = [i for i, e in enumerate(examples) if e.stage == stage]
+        sub, sub_swapped = [examples[i] for i in idx], [swapped[i] for i in idx]
+        for name, videos in (("right", None), ("swapped", sub_swapped)):
+            outs = generate(model, processor, cache, sub, videos=videos, max_new_tokens=max_new_tokens,
+                            batch_size=batch_size)
+            report[f"exact_{name}/{stage}"] = _mean([o.strip() == e.target.strip() for o, e in zip(outs, sub)])
+            report[f"loss_{name}/{stage}"] = mean_loss(model, processor, cache, sub, videos=videos,
+                                                       batch_size=batch_size)
+    return report

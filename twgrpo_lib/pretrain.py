@@ -22,7 +22,7 @@ import math
 import random
 from pathlib import Path
 
-from twgrpo_lib.supervised import (Example, VideoCache, add_training_arguments, load_model, save_checkpoint, train,
+from twgrpo_lib.supervised import (Example, EncodedVideoCache, add_training_arguments, load_model, save_checkpoint, train,
                                    training_config)
 from twgrpo_lib.synthetic.describe import describe_scene, motion, region
 from twgrpo_lib.synthetic.world import COLOURS
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     config, settings = training_config(args)
     examples = curriculum(split_scenes(args.data, "train"), args.seed, args.repeats)
     model, processor = load_model(args.model)
-    cache = VideoCache(processor, settings)
+    cache = EncodedVideoCache(processor, settings)
     records = train(model, processor, cache, examples, config)
     save_checkpoint(model, processor, args.out, records,
                     {"stage": "pretrain", "data": str(args.data), "examples": len(examples), "videos": len(cache)},

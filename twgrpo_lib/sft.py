@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from twgrpo_lib.grounding import item_example
-from twgrpo_lib.supervised import (TrainConfig, VideoCache, VideoSettings, add_training_arguments, load_model,
+from twgrpo_lib.supervised import (TrainConfig, EncodedVideoCache, VideoSettings, add_training_arguments, load_model,
                                    save_checkpoint, train, training_config)
 
 
@@ -44,7 +44,7 @@ def run_sft(model_dir: str | Path, data: str | Path, out: str | Path, config: Tr
     root = Path(data).parent if video_root is None else Path(video_root)
     examples = [item_example(item, root, mode) for item in items]
     model, processor = load_model(model_dir)
-    cache = VideoCache(processor, settings)
+    cache = EncodedVideoCache(processor, settings)
     records = train(model, processor, cache, examples, config)
     save_checkpoint(model, processor, out, records, {"stage": "sft", "data": str(data), "mode": mode,
                                                      "items": len(items), "videos": len(cache)}, config, settings)

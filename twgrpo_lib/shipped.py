@@ -1,4 +1,8 @@
-"""The tiny Qwen2.5-VL checkpoint shipped with the kit, grounded on mini-CLEVRER (pre-training + SFT).
+"""The tiny Qwen2.5-VL checkpoint shipped with the kit: mini-CLEVRER visual pre-training, then SFT.
+
+It answers in the paper's format (``<think>...</think><answer>...</answer>``), so RL starts with a non-zero
+format reward. It does not yet use the video: its answers are the same with a swapped video (measured in
+``twgrpo_lib/assets/README.md``), so accuracy above chance comes from answer priors of the question text.
 
 ``twgrpo_lib/assets/tiny-qwen2.5-vl-mini-clevrer/`` holds the model (safetensors), the processor and the
 tokenizer; ``twgrpo_lib/assets/README.md`` gives the commands that rebuild it and its measured numbers.

@@ -3,7 +3,7 @@
 One loop serves both the visual pre-training curriculum (``pretrain.py``) and the supervised warm start
 (``sft.py``): they differ only in how they build their ``Example`` lists.
 
-- Each video is decoded and preprocessed once (``VideoCache``): the processor's pixel patches, grid and
+- Each video is decoded and preprocessed once (``EncodedVideoCache``): the processor's pixel patches, grid and
   seconds per temporal patch are kept in memory and reused by every example and epoch.
 - The loss covers the target tokens only (the assistant's reply and its end-of-turn token).
 - AdamW with linear warm-up and cosine decay; batches of several videos.
@@ -46,7 +46,7 @@ class VideoSettings:
     max_pixels: int = 112 * 112
 
 
-class VideoCache:
+class EncodedVideoCache:
     """Decoded and preprocessed videos, keyed by path: each file is read once per process.
 
     ``get(path)`` returns ``pixel_values_videos`` (patches, C*2*14*14), ``video_grid_thw`` (1, 3) and
@@ -108,7 +108,7 @@ def encode_text(processor, chat_text: str, grid_thw: torch.Tensor) -> list[int]:
     return processor.tokenizer(chat_text.replace(pad, pad * n_tokens), add_special_tokens=False)["input_ids"]
 
 
-def build_batch(processor, cache: VideoCache, examples: Sequence[Example], *, videos: Sequence[str] | None = None,
+def build_batch(processor, cache: EncodedVideoCache, examples: Sequence[Example], *, videos: Sequence[str] | None = None,
                 system: str | None = None, with_targets: bool = True) -> dict[str, torch.Tensor]:
     """Model inputs for ``examples``; ``videos`` (default: each example's own) picks the video shown.
 
@@ -202,7 +202,7 @@ class TrainConfig:
     vision_lr_scale: float = 0.1  # when trained: the vision tower's learning rate relative to ``lr``
 
 
-def train(model, processor, cache: VideoCache, examples: Sequence[Example], config: TrainConfig,
+def train(model, processor, cache: EncodedVideoCache, examples: Sequence[Example], config: TrainConfig,
           log: Callable[[dict], None] = print) -> list[dict]:
     """Train ``model`` in place on ``examples``; returns the logged records (step, loss, lr, seconds)."""
     if not examples:
@@ -260,7 +260,7 @@ def train(model, processor, cache: VideoCache, examples: Sequence[Example], conf
 
 
 @torch.no_grad()
-def mean_loss(model, processor, cache: VideoCache, examples: Sequence[Example], *,
+def mean_loss(model, processor, cache: EncodedVideoCache, examples: Sequence[Example], *,
               videos: Sequence[str] | None = None, batch_size: int = 16) -> float:
     """Mean per-example target loss; ``videos`` replaces each example's video (the swapped control)."""
     videos = [e.video for e in examples] if videos is None else list(videos)
@@ -272,7 +272,7 @@ def mean_loss(model, processor, cache: VideoCache, examples: Sequence[Example], 
 
 
 @torch.no_grad()
-def generate(model, processor, cache: VideoCache, examples: Sequence[Example], *,
+def generate(model, processor, cache: EncodedVideoCache, examples: Sequence[Example], *,
              videos: Sequence[str] | None = None, max_new_tokens: int = 64, batch_size: int = 16,
              system: str | None = None) -> list[str]:
     """Greedy completions (text after the prompt, special tokens removed) for ``examples``."""

@@ -1,0 +1,108 @@
+"""The shipped tiny checkpoint: loads offline, answers in format; the grounding control; short runs learn.
+
+The shipped checkpoint does not use the video yet (twgrpo_lib/assets/README.md): the grounding margin is
+asserted in a strict xfail test, so it fails loudly (XPASS) the day a checkpoint that looks is shipped and
+the margins below must then be set to the measured numbers minus a tolerance.
+"""
+
+import json
+import pytest
+import torch
+
+from twgrpo_lib import cli
+from twgrpo_lib.grounding import grounding_report, swapped_videos
+from twgrpo_lib.shipped import load_shipped, shipped_path
+from twgrpo_lib.supervised import EncodedVideoCache, VideoSettings
+from twgrpo_lib.synthetic.build import build_dataset
+
+# A fresh mini-CLEVRER build with a seed the checkpoint never saw (it was trained on seed 0).
+FRESH = {"videos": 6, "seed": 4242, "val_fraction": 0.0}
+MAX_NEW_TOKENS = 200  # the longest reasoning target of mini-CLEVRER is about 195 tokens
+MIN_FORMAT = 0.9  # measured 0.976 on the 1,366 val questions of the seed-0 build
+MIN_GAP_SWAPPED = 0.10  # wanted: strict accuracy with the right video minus with a swapped one
+MIN_GAP_CHANCE = 0.10  # wanted: strict accuracy minus the informed chance level
+
+
+@pytest.fixture(scope="module")
+def fresh_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fresh")
+    build_dataset(out, FRESH["videos"], seed=FRESH["seed"], val_fraction=FRESH["val_fraction"], workers=1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    torch.manual_seed(0)
+    return load_shipped()
+
+
+def test_shipped_checkpoint_loads_offline_with_auto_classes():
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    path = shipped_path()
+    model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True)
+    processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+    assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
+    assert sum(p.numel() for p in model.parameters()) < 10_000_000
+    assert processor.tokenizer.convert_tokens_to_ids("<|video_pad|>") == model.config.video_token_id
+    assert all(f.stat().st_size < 16 * 2**20 for f in path.iterdir())
+    log = json.loads((path / "training.json").read_text())
+    assert log["stage"] == "sft" and log["log"][-1]["loss"] < log["log"][0]["loss"]
+
+
+def test_swapped_videos_is_a_derangement_over_videos():
+    videos = [f"v{i % 7}" for i in range(30)]
+    for seed in range(5):
+        swapped = swapped_videos(videos, seed)
+        assert all(a != b for a, b in zip(videos, swapped))
+        assert [swapped[i] for i in range(7)] == [swapped[i + 7] for i in range(7)]  # one mapping per video
+
+
+def test_informed_chance_matches_enumeration():
+    from itertools import combinations
+
+    from twgrpo_lib.grounding import informed_chance
+
+    for n in range(2, 6):
+        letters = "ABCDE"[:n]
+        for k in range(1, n + 1):
+            truth = set(letters[:k])
+            guesses = list(combinations(letters, k))
+            assert informed_chance(n, k) == pytest.approx(sum(set(g) == truth for g in guesses) / len(guesses))
+
+
+@pytest.fixture(scope="module")
+def fresh_report(shipped, fresh_data):
+    model, processor = shipped
+    items = json.loads((fresh_data / "train.json").read_text())
+    settings = VideoSettings(**json.loads((shipped_path() / "training.json").read_text())["video"])
+    return grounding_report(model, processor, EncodedVideoCache(processor, settings), items, video_root=fresh_data,
+                            max_new_tokens=MAX_NEW_TOKENS)
+
+
+def test_shipped_checkpoint_answers_in_format_on_fresh_videos(fresh_report):
+    assert fresh_report["n"] > 20
+    assert fresh_report["format_right"] >= MIN_FORMAT
+    assert 0.0 < fresh_report["informed_chance"] < 1.0
+
+
+@pytest.mark.xfail(strict=True, reason="measured: the shipped checkpoint does not use the video "
+                                       "(twgrpo_lib/assets/README.md)")
+def test_shipped_checkpoint_answers_from_the_video(fresh_report):
+    assert fresh_report["strict_right"] >= fresh_report["strict_swapped"] + MIN_GAP_SWAPPED
+    assert fresh_report["strict_right"] >= fresh_report["informed_chance"] + MIN_GAP_CHANCE
+
+
+@pytest.mark.parametrize("stage", ["pretrain", "sft"])
+def test_a_short_run_reduces_the_loss(stage, fresh_data, tmp_path):
+    base = tmp_path / "base"
+    assert cli.main(["build-tiny", "--out", str(base)]) == 0
+    data = ["--data", str(fresh_data)] if stage == "pretrain" else ["--data", str(fresh_data / "train.json")]
+    out = tmp_path / stage
+    args = [stage, "--model", str(base), *data, "--out", str(out), "--steps", "16", "--batch-size", "8",
+            "--log-every", "4", "--warmup", "3", "--lr", "3e-3", "--max-pixels", str(56 * 56)]
+    assert cli.main(args) == 0
+    log = json.loads((out / "training.json").read_text())["log"]
+    assert [r["step"] for r in log] == [4, 8, 12, 16]
+    assert log[-1]["loss"] < 0.8 * log[0]["loss"]
+    assert (out / "model.safetensors").exists() and (out / "chat_template.jinja").exists()
