@@ -108,8 +108,9 @@ def encode_text(processor, chat_text: str, grid_thw: torch.Tensor) -> list[int]:
     return processor.tokenizer(chat_text.replace(pad, pad * n_tokens), add_special_tokens=False)["input_ids"]
 
 
-def build_batch(processor, cache: EncodedVideoCache, examples: Sequence[Example], *, videos: Sequence[str] | None = None,
-                system: str | None = None, with_targets: bool = True) -> dict[str, torch.Tensor]:
+def build_batch(processor, cache: EncodedVideoCache, examples: Sequence[Example], *,
+                videos: Sequence[str] | None = None, system: str | None = None,
+                with_targets: bool = True) -> dict[str, torch.Tensor]:
     """Model inputs for ``examples``; ``videos`` (default: each example's own) picks the video shown.
 
     With targets: right padding and ``labels`` (-100 outside the target tokens). Without: left padding,
@@ -124,7 +125,8 @@ def build_batch(processor, cache: EncodedVideoCache, examples: Sequence[Example]
     for example, video in zip(examples, videos, strict=True):
         grid = cache.get(video)["video_grid_thw"][0]
         prompt_ids = encode_text(processor, chat_prompt(processor, example.prompt, system), grid)
-        target_ids = tok(example.target + end_of_turn(processor), add_special_tokens=False)["input_ids"] if with_targets else []
+        target = example.target + end_of_turn(processor)
+        target_ids = tok(target, add_special_tokens=False)["input_ids"] if with_targets else []
         rows.append(prompt_ids + target_ids)
         labels.append([IGNORE] * len(prompt_ids) + target_ids)
     width = max(len(r) for r in rows)
@@ -315,10 +317,12 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, steps: int, lr: f
     """The loop's options, shared by ``twgrpo pretrain`` and ``twgrpo sft``."""
     d, v = TrainConfig(), VideoSettings()
     parser.add_argument("--steps", type=int, default=steps, help=f"optimizer steps (default {steps})")
-    parser.add_argument("--batch-size", type=int, default=d.batch_size, help=f"examples per step (default {d.batch_size})")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size,
+                        help=f"examples per step (default {d.batch_size})")
     parser.add_argument("--lr", type=float, default=lr, help=f"peak learning rate, AdamW (default {lr})")
     parser.add_argument("--questions-per-video", type=int, default=d.questions_per_video,
-                        help=f"examples per video in a batch; the video is encoded once (default {d.questions_per_video})")
+                        help="examples per video in a batch; the video is encoded once "
+                             f"(default {d.questions_per_video})")
     parser.add_argument("--warmup", type=int, default=d.warmup, help=f"warm-up steps (default {d.warmup})")
     parser.add_argument("--seed", type=int, default=d.seed, help="sampling seed")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop after this wall-clock time")
