@@ -255,3 +255,20 @@ def test_question_type_filter_names_the_file_when_nothing_is_left(finished_run, 
     with pytest.raises(ValueError, match=r"data.json: no question of type \['counterfactual'\]"):
         ev.run_evaluation(wrong, progress=False)
     assert not (tmp_path / "o").exists()  # nothing written for a run that cannot start
+
+
+def test_train_prompt_asks_as_training_did(tmp_path):
+    from twgrpo_lib.datasets import build_training_dataset, load_items
+
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps([{"video": "v.mp4", "problem": "Which will happen?\nA. x\nB. y",
+                                 "solution": "<answer>A,B</answer>"}]))
+    item = load_items(path)[0]
+    messages = ev.build_messages(item, ev.prompt_mode(item, "train"))
+    assert [m["role"] for m in messages] == ["user"]
+    assert messages[0]["content"][1]["text"] == prompts.training_prompt(item["problem"])
+    assert ev.prompt_template("train")["user"] == prompts.TRAIN_TEMPLATES["mixed"]
+    row = build_training_dataset([item])[0]
+    assert row["prompt"][-1]["content"][-1]["text"] == messages[0]["content"][1]["text"]
+    with pytest.raises(ValueError, match="unknown prompt"):
+        ev.prompt_mode(item, "nonsense")

@@ -110,6 +110,7 @@ class AblationSettings:
     eval_limit: int | None = 32  # first N evaluation questions (None: all)
     eval_max_new_tokens: int = 192
     eval_batch_size: int = 32
+    eval_prompt: str = "train"  # evaluation prompt: "train" (the tiny model saw only it) or "auto" (the paper's)
     train_overrides: dict = field(default_factory=dict)  # further training.train keyword arguments
 
     def run_settings(self, row: Row, seed: int) -> dict:
@@ -122,7 +123,7 @@ class AblationSettings:
                  **({"learning_rate": self.learning_rate} if self.learning_rate is not None else {}),
                  **({"max_items": self.max_items} if self.max_items is not None else {}),
                  **self.train_overrides}
-        evaluate = {"limit": self.eval_limit, "max_new_tokens": self.eval_max_new_tokens}
+        evaluate = {"limit": self.eval_limit, "max_new_tokens": self.eval_max_new_tokens, "prompt": self.eval_prompt}
         return {"model": self.model, "recipe": self.recipe, "train": train, "evaluate": evaluate}
 
 
@@ -231,13 +232,13 @@ def evaluate_start(settings: AblationSettings, *, eval_fn: Callable) -> dict:
 
 
 def eval_settings(settings: AblationSettings, model: Path, out: Path):
-    """The ``EvalSettings`` of every evaluation of the grid: same questions, same decoding (the paper's)."""
+    """The ``EvalSettings`` of every evaluation of the grid: same questions, prompt and decoding (the paper's)."""
     from twgrpo_lib.evaluation import EvalSettings
 
     eval_file, video_root = eval_location(settings)
     return EvalSettings(model=os.fspath(model), data=eval_file, out=os.fspath(out), video_root=video_root,
                         limit=settings.eval_limit, max_new_tokens=settings.eval_max_new_tokens,
-                        batch_size=settings.eval_batch_size)
+                        batch_size=settings.eval_batch_size, prompt=settings.eval_prompt)
 
 
 def scores(summary: dict) -> dict[str, float | None]:
@@ -324,6 +325,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-limit", type=int, default=d.eval_limit, help="first N evaluation questions")
     parser.add_argument("--eval-max-new-tokens", type=int, default=d.eval_max_new_tokens, help="answer length cap")
     parser.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size, help="questions per generate call")
+    parser.add_argument("--eval-prompt", choices=["train", "auto", "clevrer"], default=d.eval_prompt,
+                        help="evaluation prompt: train (the tiny model saw only the training prompt) or the paper's")
     parser.add_argument("--force", action="store_true", help="redo finished runs whose settings differ")
 
 

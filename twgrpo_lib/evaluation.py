@@ -10,7 +10,9 @@ holds every setting that changes an answer; resuming with different settings is 
 Prompts are the paper's, verbatim (``prompts``): CLEVRER-style items (formats A and D) get the CLEVRER
 system prompt and template; general benchmarks (formats B and C) get Video-R1's template plus the
 multiple-choice suffix and no system message of their own, so Qwen2.5-VL's chat template inserts its
-default system line, exactly as in the paper's runs.
+default system line, exactly as in the paper's runs. ``--prompt train`` asks with the training prompt instead
+(METHOD.md section 5, no system prompt): not the paper's protocol, but the only prompt a model that never
+saw another one (the kit's tiny model) answers in format.
 
 What differs from the paper's evaluation scripts (longmalongma/TW-GRPO ``src/eval``):
 
@@ -47,6 +49,7 @@ PREDICTIONS = "predictions.jsonl"
 SETTINGS = "settings.json"
 SUMMARY = "summary.json"
 CLEVRER_STYLE_FORMATS = {"A", "D"}  # source formats that get the CLEVRER system prompt and template
+PROMPT_MODES = ("clevrer", "general", "train")
 
 
 # --- settings ---------------------------------------------------------------------------------------
@@ -68,7 +71,7 @@ class EvalSettings:
     top_p: float = 0.001
     greedy: bool = False
     max_new_tokens: int = 4096  # paper: 4096
-    prompt: str = "auto"  # clevrer | general | auto (by source format)
+    prompt: str = "auto"  # clevrer | general | train | auto (by source format)
     answer_style: str = "eval"  # answers.extract_answer style: "eval" reproduces the paper's scoring
     seed: int = 42
 
@@ -116,14 +119,15 @@ def prepare_output(settings: EvalSettings, force: bool = False) -> Path:
 
 # --- prompts -----------------------------------------------------------------------------------------
 def prompt_mode(item: dict, requested: str = "auto") -> str:
-    """``clevrer`` for CLEVRER-style items (formats A, D), ``general`` for the others, unless overridden.
+    """``clevrer`` for CLEVRER-style items (formats A, D), ``general`` for the others, unless overridden
+    (``clevrer``, ``general`` or ``train``: the training prompt).
 
-    >>> prompt_mode({"source_format": "D"}), prompt_mode({"source_format": "B"}), prompt_mode({}, "clevrer")
-    ('clevrer', 'general', 'clevrer')
+    >>> prompt_mode({"source_format": "D"}), prompt_mode({"source_format": "B"}), prompt_mode({}, "train")
+    ('clevrer', 'general', 'train')
     """
     if requested != "auto":
-        if requested not in ("clevrer", "general"):
-            raise ValueError(f"unknown prompt {requested!r}; use clevrer, general or auto")
+        if requested not in PROMPT_MODES:
+            raise ValueError(f"unknown prompt {requested!r}; use one of {PROMPT_MODES} or auto")
         return requested
     return "clevrer" if str(item.get("source_format", "")).upper() in CLEVRER_STYLE_FORMATS else "general"
 
@@ -132,6 +136,8 @@ def prompt_template(mode: str) -> dict[str, str | None]:
     """The template of a prompt mode as recorded in the summary: system prompt and user template."""
     if mode == "clevrer":
         return {"name": "clevrer", "system": prompts.CLEVRER_SYSTEM_PROMPT, "user": prompts.CLEVRER_EVAL_TEMPLATE}
+    if mode == "train":
+        return {"name": "train", "system": None, "user": prompts.TRAIN_TEMPLATES["mixed"]}
     suffix = prompts.GENERAL_TYPE_SUFFIX["multiple choice"]
     return {"name": "general", "system": None, "user": prompts.GENERAL_EVAL_TEMPLATE + suffix}
 
@@ -140,6 +146,8 @@ def user_text(item: dict, mode: str) -> str:
     """The user text of one item: the paper's template filled with its question."""
     if mode == "clevrer":
         return prompts.clevrer_eval_prompt(item["problem"])
+    if mode == "train":
+        return prompts.training_prompt(item["problem"])
     question = prompts.general_question(item["question"], list(item["options"]))
     return prompts.general_eval_prompt(question, item.get("problem_type") or "multiple choice")
 
@@ -350,8 +358,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-p", type=float, default=d.top_p, help="nucleus sampling (paper: 0.001)")
     parser.add_argument("--greedy", action="store_true", help="greedy decoding instead of the paper's sampling")
     parser.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens, help="answer length cap (paper: 4096)")
-    parser.add_argument("--prompt", choices=["auto", "clevrer", "general"], default=d.prompt,
-                        help="prompt template; auto: clevrer for formats A/D, general for B/C")
+    parser.add_argument("--prompt", choices=["auto", *PROMPT_MODES], default=d.prompt,
+                        help="prompt template; auto: clevrer for formats A/D, general for B/C (the paper's); "
+                             "train: the training prompt, for models that only saw it (the tiny model)")
     parser.add_argument("--answer-style", choices=["eval", "train"], default=d.answer_style,
                         help="answer extraction without tags (answers.py): eval = the paper's scoring scripts")
     parser.add_argument("--seed", type=int, default=d.seed, help="random seed of the sampling")

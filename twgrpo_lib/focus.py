@@ -137,7 +137,7 @@ def divergence_alive_only(scores: torch.Tensor, mask: torch.Tensor, temperature:
 
 
 def default_model(workdir: str | Path = ".", train_file: str | Path | None = None, sft_steps: int = 0) -> str:
-    """The checkpoint the notebooks start from when none is given: the kit's shipped grounded, warm-started tiny
+    """The checkpoint the notebooks start from when none is given: the kit's shipped warm-started tiny
     model (``training.shipped_checkpoint``); without it, the tiny Qwen2.5-VL built once into
     ``workdir/tiny_model`` and, with ``sft_steps`` > 0 and a ``train_file``, warm-started on its reasoning
     targets into ``workdir/tiny_model_sft`` (``training.warm_start``). Built folders are reused."""

@@ -287,7 +287,7 @@ def start_end(values: list[float], window: int = 5) -> tuple[float, float]:
 
 
 def shipped_checkpoint() -> Path | None:
-    """The grounded, warm-started tiny checkpoint shipped under ``twgrpo_lib/assets/``, if there is one."""
+    """The warm-started tiny checkpoint shipped under ``twgrpo_lib/assets/``, if there is one."""
     assets = Path(__file__).resolve().parent / "assets"
     found = sorted(p.parent for p in assets.glob("*/model.safetensors"))
     return found[0] if found else None
