@@ -232,13 +232,18 @@ def evaluate_start(settings: AblationSettings, *, eval_fn: Callable) -> dict:
 
 
 def eval_settings(settings: AblationSettings, model: Path, out: Path):
-    """The ``EvalSettings`` of every evaluation of the grid: same questions, prompt and decoding (the paper's)."""
+    """The ``EvalSettings`` of every evaluation of the grid: same questions, prompt and decoding (the paper's),
+    and the video settings of the training recipe (a model is scored on frames like those it was trained on)."""
     from twgrpo_lib.evaluation import EvalSettings
+    from twgrpo_lib.training import resolve_settings
 
+    video = resolve_settings(settings.recipe)
     eval_file, video_root = eval_location(settings)
     return EvalSettings(model=os.fspath(model), data=eval_file, out=os.fspath(out), video_root=video_root,
                         limit=settings.eval_limit, max_new_tokens=settings.eval_max_new_tokens,
-                        batch_size=settings.eval_batch_size, prompt=settings.eval_prompt)
+                        batch_size=settings.eval_batch_size, prompt=settings.eval_prompt,
+                        fps=video["video_fps"], max_frames=video["video_max_frames"],
+                        max_pixels=video["video_max_pixels"])
 
 
 def scores(summary: dict) -> dict[str, float | None]:
