@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from twgrpo_lib import prompts
-from twgrpo_lib.answers import answer_set, option_letters
+from twgrpo_lib.answers import answer_set, extract_answer, option_letters
 from twgrpo_lib.rewards import format_reward_score, soft_accuracy
 from twgrpo_lib.supervised import Example, EncodedVideoCache, generate, mean_loss
 
@@ -62,7 +62,7 @@ def item_example(item: dict, video_root: str | Path = ".", mode: str = "mixed") 
     """
     target = item.get("reasoning") or ""
     if "<answer>" not in target:
-        letters = ",".join(sorted(answer_set(item["solution"])))
+        letters = ",".join(sorted(answer_set(extract_answer(item["solution"]))))
         target = f"<think>{target}</think><answer>{letters}</answer>"
     return Example(str(Path(video_root) / item["video"]), prompts.training_prompt(item["problem"], mode), target)
 
@@ -87,7 +87,7 @@ def grounding_report(model, processor, cache: EncodedVideoCache, items: Sequence
                         batch_size=batch_size)
     strict_right = [soft_accuracy(o, it["solution"]) == 1.0 for o, it in zip(right_out, items)]
     strict_swap = [soft_accuracy(o, it["solution"]) == 1.0 for o, it in zip(swap_out, items)]
-    sizes = [(len(option_letters(it["problem"])), len(answer_set(it["solution"]))) for it in items]
+    sizes = [(len(option_letters(it["problem"])), len(answer_set(extract_answer(it["solution"])))) for it in items]
     report = {
         "n": len(items),
         "strict_right": _mean(strict_right),
