@@ -22,7 +22,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 tutorial: $(STAMP)
-	$(BIN)/python -m twgrpo_lib.tutorial --out build/tutorial
+	$(BIN)/python -m twgrpo_lib.tutorial.runner --out build/tutorial
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

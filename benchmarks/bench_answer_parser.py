@@ -7,8 +7,8 @@ reference scripts, on a normal completion and on 100k characters of unclosed ``<
 import re
 import timeit
 
-from twgrpo_lib.answers import tagged_answer
-from twgrpo_lib.rewards import format_reward_score
+from twgrpo_lib.core.answers import tagged_answer
+from twgrpo_lib.core.rewards import format_reward_score
 
 LAZY = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 

@@ -14,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from twgrpo_lib import evaluation as ev
-from twgrpo_lib.predictions import append_record, read_records
-from twgrpo_lib.synthetic import build_dataset
-from twgrpo_lib.tiny_model import build_tiny
+from twgrpo_lib.eval import evaluation as ev
+from twgrpo_lib.data.predictions import append_record, read_records
+from twgrpo_lib.data.synthetic import build_dataset
+from twgrpo_lib.models.tiny import build_tiny
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--videos", type=int, default=20, help="mini-CLEVRER videos (20%% of them are validation)")

@@ -12,7 +12,7 @@ import time
 import timeit
 from pathlib import Path
 
-from twgrpo_lib.qa_inversion import SAMPLE_PATH, invert_dataset, load_items
+from twgrpo_lib.core.qa_inversion import SAMPLE_PATH, invert_dataset, load_items
 
 with tempfile.TemporaryDirectory() as tmp:
     if len(sys.argv) > 1:

@@ -15,11 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from twgrpo_lib.synthetic.build import build_dataset
-from twgrpo_lib.synthetic.physics import simulate
-from twgrpo_lib.synthetic.questions import generate_questions
-from twgrpo_lib.synthetic.render import render_frames, write_mp4
-from twgrpo_lib.synthetic.sampling import sample_scene
+from twgrpo_lib.data.synthetic.build import build_dataset
+from twgrpo_lib.data.synthetic.physics import simulate
+from twgrpo_lib.data.synthetic.questions import generate_questions
+from twgrpo_lib.data.synthetic.render import render_frames, write_mp4
+from twgrpo_lib.data.synthetic.sampling import sample_scene
 
 BUDGET_S_PER_1000 = 60.0
 

@@ -6,7 +6,7 @@
 Prints a table and writes ``benchmarks/results/token_weighting.md`` and ``.json``.
 
 Methods, same inputs (float32 logits (G, T, V) ~ N(0, 3^2), members ending at different lengths):
-- ``chunked``: ``twgrpo_lib.token_weighting.token_weights`` (default chunk size).
+- ``chunked``: ``twgrpo_lib.core.token_weighting.token_weights`` (default chunk size).
 - ``naive``: the definition over full tensors, the reference's shape of computation (log_softmax of all
   (G, T, V), uniform fill with ``where``, mean, clamp, exp, sum), written here from METHOD.md section 2.
 - ``floor``: only ``torch.log_softmax`` over the same logits, into a preallocated output, one member at a time
@@ -72,7 +72,7 @@ def run_case(method: str, G: int, T: int, V: int, H: int, repeats: int, threads:
     """One (case, method) in this process: returns seconds and extra peak bytes."""
     import torch
 
-    from twgrpo_lib import token_weighting as tw
+    from twgrpo_lib.core import token_weighting as tw
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

@@ -21,9 +21,9 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from twgrpo_lib.rewards import completion_text
-from twgrpo_lib.tiny_model import build_tiny
-from twgrpo_lib.trainer import TWGRPOConfig, TWGRPOTrainer
+from twgrpo_lib.core.rewards import completion_text
+from twgrpo_lib.models.tiny import build_tiny
+from twgrpo_lib.train.grpo_trainer import TWGRPOConfig, TWGRPOTrainer
 
 
 def length_reward(completions, **kwargs):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from twgrpo_lib.synthetic.render import write_mp4
-from twgrpo_lib.video import VideoCache, load_video
+from twgrpo_lib.data.synthetic.render import write_mp4
+from twgrpo_lib.data.video import VideoCache, load_video
 
 
 def best_of(fn, repeats: int = 3) -> float:

@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(config, items):
 def executed_tutorial(tmp_path_factory):
     """Every notebook executed once, in order, in one working folder with the CI parameters, as
     ``make tutorial`` does with the defaults; plus the rendered HTML pages. Shared by the notebook tests."""
-    from twgrpo_lib.tutorial import CI_PARAMETERS, list_notebooks, load_parameter_file, render_html, run_all
+    from twgrpo_lib.tutorial.runner import CI_PARAMETERS, list_notebooks, load_parameter_file, render_html, run_all
 
     out = tmp_path_factory.mktemp("tutorial")
     results = run_all(out, load_parameter_file(CI_PARAMETERS, list_notebooks()))

@@ -8,9 +8,10 @@ import statistics
 
 import pytest
 
-from twgrpo_lib import ablation, ablation_report
-from twgrpo_lib.ablation import ROW_BY_NAME, ROWS, AblationSettings, run_ablation
-from twgrpo_lib.training import ALGOS, resolve_settings
+from twgrpo_lib.experiments import ablation
+from twgrpo_lib.experiments import ablation_report
+from twgrpo_lib.experiments.ablation import ROW_BY_NAME, ROWS, AblationSettings, run_ablation
+from twgrpo_lib.train.grpo import ALGOS, resolve_settings
 
 # strict accuracy each stubbed run reports, per row (seed s adds s): distinct, so a mixed-up row shows
 STRICT = {"grpo_binary": 20.0, "grpo_soft": 30.0, "bnpo_soft": 35.0, "twgrpo_binary": 40.0, "twgrpo_soft": 60.0,

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twgrpo_lib.answers import answer_set, extract_answer, option_letters, tagged_answer
-from twgrpo_lib.rewards import (
+from twgrpo_lib.core.answers import answer_set, extract_answer, option_letters, tagged_answer
+from twgrpo_lib.core.rewards import (
     accuracy_reward,
     binary_accuracy,
     binary_accuracy_reward,

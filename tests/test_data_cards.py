@@ -12,7 +12,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 CARDS = REPO / "data_cards"
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"  # a copy of shared/ beside the clone (CI); absent elsewhere
-MMVU_SAMPLE = REPO / "twgrpo_lib" / "data" / "mmvu_mc_val_sample.json"
+MMVU_SAMPLE = REPO / "twgrpo_lib" / "data" / "samples" / "mmvu_mc_val_sample.json"
 MMVU_FULL = SHARED_FIXTURES / "video_r1_eval_mmvu.json"
 FRONT_MATTER_KEYS = {"license", "source_datasets", "task_categories", "size_categories"}
 SECTIONS = ("## Summary", "## Structure and fields", "## How to obtain it", "## Licence and access terms",

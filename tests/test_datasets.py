@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from twgrpo_lib.datasets import (
+from twgrpo_lib.data.formats import (
     DatasetFormatError,
     build_training_dataset,
     detect_format,
@@ -14,11 +14,11 @@ from twgrpo_lib.datasets import (
     read_items,
     training_rows,
 )
-from twgrpo_lib.prompts import training_prompt
-from twgrpo_lib.video import verify_videos
+from twgrpo_lib.core.prompts import training_prompt
+from twgrpo_lib.data.video import verify_videos
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / "twgrpo_lib" / "data"
+DATA = REPO / "twgrpo_lib" / "data" / "samples"
 TESTS = Path(__file__).resolve().parent / "data"
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"  # a copy of shared/ beside the clone (CI); absent elsewhere
 MMVU_SAMPLE = DATA / "mmvu_mc_val_sample.json"
@@ -253,7 +253,7 @@ def test_training_dataset_renders_one_video_in_qwen_chat_template():
     from tokenizers import Tokenizer, models
     from transformers import PreTrainedTokenizerFast
 
-    from twgrpo_lib.tiny_model import CHAT_TEMPLATE
+    from twgrpo_lib.models.tiny import CHAT_TEMPLATE
 
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"[UNK]": 0}, "[UNK]")))
     dataset = build_training_dataset(load_items(FORMAT_A))

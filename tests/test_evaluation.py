@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twgrpo_lib import evaluation as ev
-from twgrpo_lib import prompts
-from twgrpo_lib.predictions import read_records
+from twgrpo_lib.eval import evaluation as ev
+from twgrpo_lib.core import prompts
+from twgrpo_lib.data.predictions import read_records
 
 # A real format-B record (MMVU, shared fixtures), copied here so the test does not depend on that folder.
 MMVU_RECORD = {
@@ -31,7 +31,7 @@ QUESTIONS = ["Which object enters the scene first?", "Which of the following wil
 def write_format_a(folder: Path, n: int, n_videos: int = 3, missing: tuple[int, ...] = ()) -> Path:
     """n format-A questions over n_videos small synthetic videos (relative paths); ``missing``: questions
     whose video file does not exist."""
-    from twgrpo_lib.synthetic.render import write_mp4
+    from twgrpo_lib.data.synthetic.render import write_mp4
 
     rng = np.random.default_rng(0)
     (folder / "videos").mkdir(parents=True, exist_ok=True)
@@ -55,7 +55,7 @@ def lines(path: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from twgrpo_lib.tiny_model import TinyConfig, build_tiny
+    from twgrpo_lib.models.tiny import TinyConfig, build_tiny
 
     cfg = TinyConfig(hidden_size=64, intermediate_size=128, num_layers=1, num_heads=2, num_kv_heads=1,
                      mrope_section=[4, 6, 6], vision_hidden_size=32, vision_intermediate_size=64)
@@ -184,7 +184,7 @@ def test_left_padded_batches_answer_as_one_question_at_a_time(finished_run, tmp_
 def test_clevrer_items_get_the_clevrer_system_prompt_and_template(tiny_model, tmp_path):
     from transformers import AutoProcessor
 
-    from twgrpo_lib.datasets import load_items
+    from twgrpo_lib.data.formats import load_items
 
     path = tmp_path / "a.json"
     path.write_text(json.dumps([{"video": "v.mp4", "problem": "Which will happen?\nA. x\nB. y",
@@ -204,7 +204,7 @@ def test_clevrer_items_get_the_clevrer_system_prompt_and_template(tiny_model, tm
 def test_general_benchmarks_get_video_r1_template_and_no_system_prompt(tiny_model, tmp_path):
     from transformers import AutoProcessor
 
-    from twgrpo_lib.datasets import load_items
+    from twgrpo_lib.data.formats import load_items
 
     path = tmp_path / "mmvu.json"
     path.write_text(json.dumps([MMVU_RECORD]))
@@ -224,7 +224,7 @@ def test_general_benchmarks_get_video_r1_template_and_no_system_prompt(tiny_mode
 
 
 def test_find_checkpoints_in_training_order_without_intermediate_ones(tmp_path):
-    from twgrpo_lib.benchmarks import find_checkpoints
+    from twgrpo_lib.eval.benchmarks import find_checkpoints
 
     for folder in ("tiny-base", "checkpoints/sft", "checkpoints/grpo", "checkpoints/grpo/checkpoint-20",
                    "checkpoints/tw-grpo", "mini-clevrer/videos", "checkpoints/tw-grpo/adapter"):
@@ -240,7 +240,7 @@ def test_find_checkpoints_in_training_order_without_intermediate_ones(tmp_path):
 
 
 def test_drop_seen_videos_keeps_only_unseen_scenes(tmp_path):
-    from twgrpo_lib.benchmarks import drop_seen_videos
+    from twgrpo_lib.eval.benchmarks import drop_seen_videos
 
     (tmp_path / "val.json").write_text(json.dumps([{"video": "videos/video_00003.mp4", "id": 1},
                                                    {"video": "videos/video_00900.mp4", "id": 2}]))
@@ -258,7 +258,7 @@ def test_question_type_filter_names_the_file_when_nothing_is_left(finished_run, 
 
 
 def test_train_prompt_asks_as_training_did(tmp_path):
-    from twgrpo_lib.datasets import build_training_dataset, load_items
+    from twgrpo_lib.data.formats import build_training_dataset, load_items
 
     path = tmp_path / "a.json"
     path.write_text(json.dumps([{"video": "v.mp4", "problem": "Which will happen?\nA. x\nB. y",

@@ -1,6 +1,6 @@
 """The shipped tiny checkpoint: loads offline, answers in format; the grounding control; short runs learn.
 
-The shipped checkpoint does not use the video yet (twgrpo_lib/assets/README.md): the grounding margin is
+The shipped checkpoint does not use the video yet (twgrpo_lib/models/assets/README.md): the grounding margin is
 asserted in a strict xfail test, so it fails loudly (XPASS) the day a checkpoint that looks is shipped and
 the margins below must then be set to the measured numbers minus a tolerance.
 """
@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from twgrpo_lib import cli
-from twgrpo_lib.grounding import grounding_report, swapped_videos
-from twgrpo_lib.shipped import load_shipped, shipped_path
-from twgrpo_lib.supervised import EncodedVideoCache, VideoSettings
-from twgrpo_lib.synthetic.build import build_dataset
+from twgrpo_lib.eval.grounding import grounding_report, swapped_videos
+from twgrpo_lib.models.shipped import load_shipped, shipped_path
+from twgrpo_lib.train.supervised import EncodedVideoCache, VideoSettings
+from twgrpo_lib.data.synthetic.build import build_dataset
 
 # A fresh mini-CLEVRER build with a seed the checkpoint never saw (it was trained on seed 0).
 FRESH = {"videos": 6, "seed": 4242, "val_fraction": 0.0}
@@ -61,7 +61,7 @@ def test_swapped_videos_is_a_derangement_over_videos():
 def test_informed_chance_matches_enumeration():
     from itertools import combinations
 
-    from twgrpo_lib.grounding import informed_chance
+    from twgrpo_lib.eval.grounding import informed_chance
 
     for n in range(2, 6):
         letters = "ABCDE"[:n]
@@ -87,7 +87,7 @@ def test_shipped_checkpoint_answers_in_format_on_fresh_videos(fresh_report):
 
 
 @pytest.mark.xfail(strict=True, reason="measured: the shipped checkpoint does not use the video "
-                                       "(twgrpo_lib/assets/README.md)")
+                                       "(twgrpo_lib/models/assets/README.md)")
 def test_shipped_checkpoint_answers_from_the_video(fresh_report):
     assert fresh_report["strict_right"] >= fresh_report["strict_swapped"] + MIN_GAP_SWAPPED
     assert fresh_report["strict_right"] >= fresh_report["informed_chance"] + MIN_GAP_CHANCE

@@ -6,9 +6,9 @@ import warnings
 import pytest
 
 from twgrpo_lib.cli import main
-from twgrpo_lib.metrics import format_table, score_record, summarize
-from twgrpo_lib.rescore import load_records
-from twgrpo_lib.rewards import soft_accuracy
+from twgrpo_lib.eval.metrics import format_table, score_record, summarize
+from twgrpo_lib.eval.rescore import load_records
+from twgrpo_lib.core.rewards import soft_accuracy
 
 
 def record(rid, problem_or_options, truth, output, **extra):

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from twgrpo_lib.cli import main as cli_main
-from twgrpo_lib.synthetic import PRESETS, Scene, SceneObject, generate_questions, sample_scene, simulate
-from twgrpo_lib.synthetic.build import build_dataset, card_facts, make_video
-from twgrpo_lib.synthetic.questions import LETTERS, TYPES
-from twgrpo_lib.synthetic.render import render_frames
+from twgrpo_lib.data.synthetic import PRESETS, Scene, SceneObject, generate_questions, sample_scene, simulate
+from twgrpo_lib.data.synthetic.build import build_dataset, card_facts, make_video
+from twgrpo_lib.data.synthetic.questions import LETTERS, TYPES
+from twgrpo_lib.data.synthetic.render import render_frames
 
 CARD = Path(__file__).resolve().parent.parent / "data_cards" / "mini_clevrer.md"
 COLLIDES = re.compile(r"^The (\w+ \w+) collides with the (\w+ \w+)$")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from twgrpo_lib import cli
-from twgrpo_lib.qa_inversion import (
+from twgrpo_lib.core.qa_inversion import (
     SAMPLE_PATH,
     invert_dataset,
     invert_item,

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from twgrpo_lib.token_weighting import (
+from twgrpo_lib.core.token_weighting import (
     batched_token_weights,
     batched_token_weights_from_hidden_states,
     group_divergence,

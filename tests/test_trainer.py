@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from twgrpo_lib.rewards import completion_text
-from twgrpo_lib.tiny_model import VISION_TOKENS, TinyConfig, build_tiny, file_hashes
+from twgrpo_lib.core.rewards import completion_text
+from twgrpo_lib.models.tiny import VISION_TOKENS, TinyConfig, build_tiny, file_hashes
 
 G = 2
 
@@ -39,7 +39,7 @@ def make_trainer(tiny_dir, tmp_path, reward=length_reward, **overrides):
     from datasets import Dataset
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from twgrpo_lib.trainer import TWGRPOConfig, TWGRPOTrainer
+    from twgrpo_lib.train.grpo_trainer import TWGRPOConfig, TWGRPOTrainer
 
     settings = dict(output_dir=str(tmp_path / "out"), num_generations=G, per_device_train_batch_size=4,
                     max_completion_length=10, max_steps=2, report_to=[], save_strategy="no", learning_rate=1e-3,
@@ -124,7 +124,7 @@ def _loss_grads(trainer, out):
     out = {**out, "advantages": torch.tensor([1.0, -1.0] * (len(out["advantages"]) // 2))}
     trainer.model.zero_grad()
     trainer._compute_loss(trainer.model, out).backward()
-    from twgrpo_lib.trainer import vision_tower
+    from twgrpo_lib.train.grpo_trainer import vision_tower
     vision = [p.grad for p in vision_tower(trainer.model).parameters()]
     text = [p.grad for n, p in trainer.model.named_parameters() if "visual" not in n]
     return vision, text
@@ -169,7 +169,7 @@ def test_vision_tokens_are_never_sampled(tiny_dir, tmp_path):
 
 
 def test_group_split_across_processes_is_refused(monkeypatch):
-    from twgrpo_lib.trainer import TWGRPOConfig
+    from twgrpo_lib.train.grpo_trainer import TWGRPOConfig
 
     monkeypatch.setattr(TWGRPOConfig, "world_size", property(lambda self: 2))
     with pytest.raises(ValueError, match=r"per_device_train_batch_size \* steps_per_generation = 1 \* 1 = 1 is "

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from twgrpo_lib import training
-from twgrpo_lib.training import ALGOS, RECIPES_DIR, make_config, resolve_settings
+from twgrpo_lib.train import grpo as training
+from twgrpo_lib.train.grpo import ALGOS, RECIPES_DIR, make_config, resolve_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
@@ -125,8 +125,8 @@ def test_data_location(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_setup(tmp_path_factory):
-    from twgrpo_lib.synthetic.build import build_dataset
-    from twgrpo_lib.tiny_model import build_tiny
+    from twgrpo_lib.data.synthetic.build import build_dataset
+    from twgrpo_lib.models.tiny import build_tiny
 
     root = tmp_path_factory.mktemp("train")
     build_dataset(root / "data", 3, workers=1)
@@ -146,7 +146,7 @@ def metrics(out: Path) -> list[dict]:
 def test_cli_trains_saves_and_the_result_evaluates(tiny_setup, tmp_path):
     from transformers import AutoModelForImageTextToText
 
-    from twgrpo_lib.evaluation import load_model
+    from twgrpo_lib.eval.evaluation import load_model
 
     tiny, data = tiny_setup
     common = ["--model", tiny, "--data", data, "--max-steps", 2, "--num-generations", 2,

@@ -1,4 +1,4 @@
-"""Frame sampling, resizing, errors, caching and processor metadata of twgrpo_lib.video on small mp4s."""
+"""Frame sampling, resizing, errors, caching and processor metadata of twgrpo_lib.data.video on small mp4s."""
 
 import math
 import os
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twgrpo_lib.synthetic.render import write_mp4
-from twgrpo_lib.video import (
+from twgrpo_lib.data.synthetic.render import write_mp4
+from twgrpo_lib.data.video import (
     FACTOR,
     VideoCache,
     VideoDecodeError,
@@ -234,7 +234,7 @@ def test_processor_gets_the_true_temporal_step(videos, processor):
 
 
 def test_processor_kwargs_reject_unaligned_frames():
-    from twgrpo_lib.video import VideoClip
+    from twgrpo_lib.data.video import VideoClip
 
     clip = VideoClip(np.zeros((2, 30, 56, 3), np.uint8), [0.0, 0.5], 2.0, 2.0, 2, "odd.mp4")
     with pytest.raises(ValueError, match="odd.mp4"):

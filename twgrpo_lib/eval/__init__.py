@@ -1,0 +1,2 @@
+"""Evaluation: benchmark runs, metrics, re-scoring, the grounding control, checkpoint comparison.
+"""

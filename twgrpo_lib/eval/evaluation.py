@@ -1,0 +1,384 @@
+"""Resumable benchmark evaluation: ``twgrpo evaluate`` (METHOD.md section 7, FORMATS.md format E).
+
+One JSON line per question is appended to ``OUT/predictions.jsonl``, flushed and fsync'd as soon as it
+is produced. A re-run with the same ``--out`` skips the questions already there, so a run killed at any
+moment (SIGKILL included) resumes and ends with exactly one record per question. ``OUT/settings.json``
+holds every setting that changes an answer; resuming with different settings is an error unless
+``--force`` (which keeps the old file as ``predictions.<time>.jsonl`` and starts over). At the end
+``OUT/summary.json`` holds the scores of ``metrics`` plus the settings, library versions and device.
+
+Prompts are the paper's, verbatim (``prompts``): CLEVRER-style items (formats A and D) get the CLEVRER
+system prompt and template; general benchmarks (formats B and C) get Video-R1's template plus the
+multiple-choice suffix and no system message of their own, so Qwen2.5-VL's chat template inserts its
+default system line, exactly as in the paper's runs. ``--prompt train`` asks with the training prompt instead
+(METHOD.md section 5, no system prompt): not the paper's protocol, but the only prompt a model that never
+saw another one (the kit's tiny model) answers in format.
+
+What differs from the paper's evaluation scripts (longmalongma/TW-GRPO ``src/eval``):
+
+1. Resume is exact. The reference reloads its partial file but restarts the loop at question 0 and
+   appends again, so a resumed run holds duplicates; here finished questions are skipped by id and a
+   truncated last line left by a kill is cut off (never a line in the middle: that is an error).
+2. A missing or undecodable video becomes a record with an ``error`` field that the metrics count apart;
+   the reference stops at the first unreadable video and drops a sample whose scoring raises.
+3. Scores come from the kit's one parser (``answers`` / ``rewards``), by default in the style of the paper's
+   evaluation scripts (``--answer-style eval``: without tags, an "Answer: X" phrase or nothing), which the
+   reference implements a second time beside its training reward.
+4. ``--limit N`` takes the first N questions in file order; the reference draws a random sample.
+5. One video setting for every benchmark (default 196*28*28 pixels per frame, as the paper states); the
+   reference's general script sets 256*28*28 through an environment variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+import warnings
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from twgrpo_lib.core import prompts
+from twgrpo_lib.data.predictions import append_record, question_key, read_records
+
+PREDICTIONS = "predictions.jsonl"
+SETTINGS = "settings.json"
+SUMMARY = "summary.json"
+CLEVRER_STYLE_FORMATS = {"A", "D"}  # source formats that get the CLEVRER system prompt and template
+PROMPT_MODES = ("clevrer", "general", "train")
+
+
+# --- settings ---------------------------------------------------------------------------------------
+@dataclass
+class EvalSettings:
+    """Every setting of one evaluation run; defaults are the paper's evaluation (METHOD.md section 7)."""
+
+    model: str
+    data: str
+    out: str
+    video_root: str | None = None
+    limit: int | None = None
+    question_type: str | None = None  # keep only these question types (comma-separated), e.g. "counterfactual"
+    batch_size: int = 16  # paper: 16
+    fps: float = 2.0  # paper: 2 fps ...
+    max_frames: int = 16  # ... at most 16 frames ...
+    max_pixels: int = 196 * 28 * 28  # ... of at most 196*28*28 pixels
+    temperature: float = 0.1  # paper: sampling on, temperature 0.1, top_p 0.001 (effectively greedy)
+    top_p: float = 0.001
+    greedy: bool = False
+    max_new_tokens: int = 4096  # paper: 4096
+    prompt: str = "auto"  # clevrer | general | train | auto (by source format)
+    answer_style: str = "eval"  # answers.extract_answer style: "eval" reproduces the paper's scoring
+    seed: int = 42
+
+
+# Fields that change an answer: a resumed run must match them (batch size, limit and paths to the
+# data or output may change between runs).
+RESUME_KEYS = ("model", "fps", "max_frames", "max_pixels", "temperature", "top_p", "greedy",
+               "max_new_tokens", "prompt", "answer_style", "seed")
+
+
+def settings_mismatch(saved: dict, current: dict) -> dict[str, tuple]:
+    """Resume-relevant fields whose values differ: ``{name: (saved, current)}``.
+
+    >>> settings_mismatch({"model": "m", "seed": 1, "fps": 2.0}, {"model": "m", "seed": 2, "fps": 2.0})
+    {'seed': (1, 2)}
+    """
+    return {k: (saved.get(k), current.get(k)) for k in RESUME_KEYS if saved.get(k) != current.get(k)}
+
+
+def prepare_output(settings: EvalSettings, force: bool = False) -> Path:
+    """Create ``OUT``, check or write ``settings.json``; return the predictions path.
+
+    With ``force`` a mismatching earlier run is kept aside as ``predictions.<UTC time>.jsonl``.
+    """
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
+    predictions, settings_file = out / PREDICTIONS, out / SETTINGS
+    current = dataclasses.asdict(settings)
+    if predictions.exists() and predictions.stat().st_size > 0:
+        saved = json.loads(settings_file.read_text()) if settings_file.exists() else None
+        problem = ("no settings.json beside it" if saved is None else
+                   "; ".join(f"{k}: {a!r} then, {b!r} now" for k, (a, b) in settings_mismatch(saved, current).items()))
+        if problem:
+            if not force:
+                raise ValueError(f"{predictions} comes from a run with other settings ({problem}); "
+                                 "use another --out, or --force to set it aside and start over")
+            kept = out / f"predictions.{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.jsonl"
+            predictions.rename(kept)
+            warnings.warn(f"settings changed ({problem}): previous predictions kept as {kept}")
+    tmp = settings_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(current, indent=2) + "\n")
+    os.replace(tmp, settings_file)
+    return predictions
+
+
+# --- prompts -----------------------------------------------------------------------------------------
+def prompt_mode(item: dict, requested: str = "auto") -> str:
+    """``clevrer`` for CLEVRER-style items (formats A, D), ``general`` for the others, unless overridden
+    (``clevrer``, ``general`` or ``train``: the training prompt).
+
+    >>> prompt_mode({"source_format": "D"}), prompt_mode({"source_format": "B"}), prompt_mode({}, "train")
+    ('clevrer', 'general', 'train')
+    """
+    if requested != "auto":
+        if requested not in PROMPT_MODES:
+            raise ValueError(f"unknown prompt {requested!r}; use one of {PROMPT_MODES} or auto")
+        return requested
+    return "clevrer" if str(item.get("source_format", "")).upper() in CLEVRER_STYLE_FORMATS else "general"
+
+
+def prompt_template(mode: str) -> dict[str, str | None]:
+    """The template of a prompt mode as recorded in the summary: system prompt and user template."""
+    if mode == "clevrer":
+        return {"name": "clevrer", "system": prompts.CLEVRER_SYSTEM_PROMPT, "user": prompts.CLEVRER_EVAL_TEMPLATE}
+    if mode == "train":
+        return {"name": "train", "system": None, "user": prompts.TRAIN_TEMPLATES["mixed"]}
+    suffix = prompts.GENERAL_TYPE_SUFFIX["multiple choice"]
+    return {"name": "general", "system": None, "user": prompts.GENERAL_EVAL_TEMPLATE + suffix}
+
+
+def user_text(item: dict, mode: str) -> str:
+    """The user text of one item: the paper's template filled with its question."""
+    if mode == "clevrer":
+        return prompts.clevrer_eval_prompt(item["problem"])
+    if mode == "train":
+        return prompts.training_prompt(item["problem"])
+    question = prompts.general_question(item["question"], list(item["options"]))
+    return prompts.general_eval_prompt(question, item.get("problem_type") or "multiple choice")
+
+
+def build_messages(item: dict, mode: str) -> list[dict]:
+    """Chat messages for one item: video first, then the text (as the paper's scripts)."""
+    messages = [{"role": "system", "content": prompts.CLEVRER_SYSTEM_PROMPT}] if mode == "clevrer" else []
+    content = [{"type": "video"}, {"type": "text", "text": user_text(item, mode)}]
+    return messages + [{"role": "user", "content": content}]
+
+
+# --- scoring of one answer -------------------------------------------------------------------------------
+def make_record(item: dict, output: str | None, style: str = "eval", error: str | None = None,
+                n_tokens: int | None = None) -> dict:
+    """A format-E record scored with ``answers`` / ``rewards`` in ``style``; with ``error``, no scores.
+
+    >>> r = make_record({"id": 3, "solution": "<answer>A,C</answer>"}, "<think>x</think><answer>A</answer>")
+    >>> r["extracted_answer"], r["accuracy_score"], r["format_score"]
+    ('A', 0.5, 1.0)
+    """
+    from twgrpo_lib.core.answers import extract_answer
+    from twgrpo_lib.core.rewards import format_reward_score, soft_accuracy
+
+    record = {"id": item["id"], "question": item, "ground_truth": item["solution"], "model_output": output}
+    if error is not None:
+        record.update(extracted_answer=None, accuracy_score=None, format_score=None, error=error)
+    else:
+        record.update(extracted_answer=extract_answer(output, style),
+                      accuracy_score=float(soft_accuracy(output, item["solution"], style)),
+                      format_score=float(format_reward_score(output, style)), completion_tokens=n_tokens)
+    return record
+
+
+# --- model and generation --------------------------------------------------------------------------------
+def load_model(path: str):
+    """Model, processor and device: CUDA + bf16 when available, else CPU fp32; left padding for batches."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, trust_remote_code=False, use_safetensors=True)
+    model.to(device).eval()
+    processor = AutoProcessor.from_pretrained(path, trust_remote_code=False)
+    processor.tokenizer.padding_side = "left"
+    return model, processor, device
+
+
+def load_clips(items: list[dict], settings: EvalSettings, cache) -> tuple[list, list[str | None]]:
+    """Decode each item's video (``cache``: a ``video.VideoCache``, CLEVRER asks several questions per video);
+    a failure is returned as an error string for that item, never raised."""
+    clips, errors = [], []
+    for item in items:
+        try:
+            clips.append(cache.load(item["video"], fps=settings.fps, max_frames=settings.max_frames,
+                                    max_pixels=settings.max_pixels))
+            errors.append(None)
+        except Exception as err:  # any decoding failure is recorded for this question only
+            clips.append(None)
+            errors.append(f"{type(err).__name__}: {err}")
+    return clips, errors
+
+
+def decoding(settings: EvalSettings) -> dict:
+    """The decoding ``generate`` runs: these settings over the checkpoint's ``generation_config.json``,
+    whose other fields (Qwen2.5-VL-Instruct: top_k, repetition_penalty) apply too, as in the paper's runs."""
+    from transformers import GenerationConfig
+
+    try:
+        base = GenerationConfig.from_pretrained(settings.model)
+    except OSError:  # no generation_config.json: library defaults
+        base = GenerationConfig()
+    sampled = not settings.greedy
+    return {"do_sample": sampled, "temperature": settings.temperature if sampled else None,
+            "top_p": settings.top_p if sampled else None, "top_k": base.top_k if sampled else None,
+            "repetition_penalty": base.repetition_penalty, "max_new_tokens": settings.max_new_tokens}
+
+
+def generate_batch(model, processor, device: str, items: list[dict], clips: list, modes: list[str],
+                   settings: EvalSettings) -> list[tuple[str, int]]:
+    """Generate answers for one batch (left padded); returns (completion text, its token count) per item."""
+    import torch
+
+    from twgrpo_lib.data.video import processor_video_kwargs
+
+    texts = [processor.apply_chat_template(build_messages(item, mode), tokenize=False, add_generation_prompt=True)
+             for item, mode in zip(items, modes)]
+    with warnings.catch_warnings():  # cached clips are read-only numpy arrays; the processor only reads them
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        inputs = processor(text=texts, padding=True, return_tensors="pt", **processor_video_kwargs(clips))
+    inputs = inputs.to(device)
+    torch.manual_seed(settings.seed + zlib.crc32(question_key(items[0]).encode()))  # same batch, same draw
+    sampling = {} if settings.greedy else {"temperature": settings.temperature, "top_p": settings.top_p}
+    with torch.inference_mode():
+        sequences = model.generate(**inputs, do_sample=not settings.greedy, max_new_tokens=settings.max_new_tokens,
+                                   pad_token_id=processor.tokenizer.pad_token_id, **sampling)
+    completions = sequences[:, inputs["input_ids"].shape[1]:]                        # (B, T_new)
+    ends = {processor.tokenizer.pad_token_id, processor.tokenizer.eos_token_id} - {None}
+    lengths = [int(sum(1 for t in row.tolist() if t not in ends)) for row in completions]
+    decoded = processor.batch_decode(completions, skip_special_tokens=True)
+    return list(zip(decoded, lengths))
+
+
+def evaluate_batch(model, processor, device: str, batch: list[dict], settings: EvalSettings, cache) -> list[dict]:
+    """Format-E records of one batch, in order; a question whose video fails gets an error record."""
+    clips, errors = load_clips(batch, settings, cache)
+    ready = [i for i, error in enumerate(errors) if error is None]
+    answers = generate_batch(model, processor, device, [batch[i] for i in ready], [clips[i] for i in ready],
+                             [prompt_mode(batch[i], settings.prompt) for i in ready], settings) if ready else []
+    answer_of = dict(zip(ready, answers))
+    return [make_record(item, None, settings.answer_style, error=errors[i]) if errors[i] is not None
+            else make_record(item, answer_of[i][0], settings.answer_style, n_tokens=answer_of[i][1])
+            for i, item in enumerate(batch)]
+
+
+def run_evaluation(settings: EvalSettings, force: bool = False, progress: bool = True) -> dict:
+    """Evaluate, resuming from ``OUT/predictions.jsonl``; write and return the summary dict."""
+    from tqdm.auto import tqdm
+
+    from twgrpo_lib.data.formats import load_items
+    from twgrpo_lib.data.video import VideoCache
+
+    items = load_items(settings.data, video_root=settings.video_root)
+    if settings.question_type:
+        wanted = {t.strip() for t in settings.question_type.split(",")}
+        items = [item for item in items if item.get("question_type") in wanted]
+        if not items:
+            raise ValueError(f"{settings.data}: no question of type {sorted(wanted)}")
+    items = items[: settings.limit] if settings.limit is not None else items
+    if settings.video_root is None:  # relative video paths are relative to the data file
+        base = Path(settings.data).parent
+        items = [dict(item, video=str(base / item["video"])) if not os.path.isabs(item["video"]) else item
+                 for item in items]
+    predictions = prepare_output(settings, force=force)
+    done = {question_key(r) for r in read_records(predictions)}
+    todo = [item for item in items if question_key(item) not in done]
+    started = time.time()
+    if todo:
+        model, processor, device = load_model(settings.model)
+        cache = VideoCache(maxsize=max(32, 2 * settings.batch_size))
+        with open(predictions, "a", encoding="utf-8") as fh, \
+                tqdm(total=len(items), initial=len(items) - len(todo), desc="evaluate", unit="q",
+                     disable=not progress) as bar:
+            for start in range(0, len(todo), settings.batch_size):
+                batch = todo[start: start + settings.batch_size]
+                for record in evaluate_batch(model, processor, device, batch, settings, cache):
+                    append_record(fh, record)
+                bar.update(len(batch))
+    modes = sorted({prompt_mode(item, settings.prompt) for item in items})
+    return write_summary(settings, predictions, {question_key(item) for item in items}, modes,
+                         time.time() - started, generated=len(todo))
+
+
+# --- summary -------------------------------------------------------------------------------------------
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that move the number (trl read from metadata, not imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import twgrpo_lib
+
+    found = {"twgrpo_lib": twgrpo_lib.__version__}
+    for name in ("torch", "transformers", "trl"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def write_summary(settings: EvalSettings, predictions: Path, keys: set[str], modes: list[str], seconds: float,
+                  generated: int) -> dict:
+    """Score the records of this run's questions with ``metrics`` and write ``OUT/summary.json``."""
+    import torch
+
+    from twgrpo_lib.eval import metrics
+
+    records = [r for r in read_records(predictions) if question_key(r) in keys]
+    summary = metrics.summarize(records, source=str(predictions), style=settings.answer_style)
+    summary["settings"] = dataclasses.asdict(settings)
+    summary["prompt_templates"] = [prompt_template(mode) for mode in modes]
+    summary["decoding"] = decoding(settings)
+    summary["versions"] = library_versions()
+    summary["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    summary["run"] = {"questions": len(keys), "generated_this_run": generated, "seconds_this_run": round(seconds, 1)}
+    out = Path(settings.out) / SUMMARY
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    os.replace(tmp, out)
+    return summary
+
+
+# --- command line ----------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = EvalSettings("", "", "")
+    parser.add_argument("--model", required=True, help="Qwen2.5-VL checkpoint folder (or the tiny model)")
+    parser.add_argument("--data", required=True, help="annotation file in format A, B, C or D (FORMATS.md)")
+    parser.add_argument("--video-root", default=None, help="folder the data file's video paths are re-rooted under (default: relative paths "
+                        "are relative to the data file)")
+    parser.add_argument("--out", required=True, help="output folder: predictions.jsonl, settings.json, summary.json")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N questions")
+    parser.add_argument("--question-type", default=None,
+                        help="evaluate only these question types, comma-separated (CLEVRER: counterfactual)")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size, help="questions per generate call (paper: 16)")
+    parser.add_argument("--fps", type=float, default=d.fps, help="frame sampling rate (paper: 2)")
+    parser.add_argument("--max-frames", type=int, default=d.max_frames, help="frames per video at most (paper: 16)")
+    parser.add_argument("--max-pixels", type=int, default=d.max_pixels, help="pixels per frame at most (paper: 196*28*28)")
+    parser.add_argument("--temperature", type=float, default=d.temperature, help="sampling temperature (paper: 0.1)")
+    parser.add_argument("--top-p", type=float, default=d.top_p, help="nucleus sampling (paper: 0.001)")
+    parser.add_argument("--greedy", action="store_true", help="greedy decoding instead of the paper's sampling")
+    parser.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens, help="answer length cap (paper: 4096)")
+    parser.add_argument("--prompt", choices=["auto", *PROMPT_MODES], default=d.prompt,
+                        help="prompt template; auto: clevrer for formats A/D, general for B/C (the paper's); "
+                             "train: the training prompt, for models that only saw it (the tiny model)")
+    parser.add_argument("--answer-style", choices=["eval", "train"], default=d.answer_style,
+                        help="answer extraction without tags (answers.py): eval = the paper's scoring scripts")
+    parser.add_argument("--seed", type=int, default=d.seed, help="random seed of the sampling")
+    parser.add_argument("--force", action="store_true",
+                        help="on a settings mismatch, keep the old predictions aside and start over")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from twgrpo_lib.eval import metrics
+
+    names = {f.name for f in dataclasses.fields(EvalSettings)}
+    settings = EvalSettings(**{k: v for k, v in vars(args).items() if k in names})
+    try:
+        summary = run_evaluation(settings, force=args.force, progress=not args.quiet)
+    except (OSError, ValueError) as err:  # bad data file, model folder or settings: one clear line
+        print(f"twgrpo evaluate: {err}", file=sys.stderr)
+        return 1
+    print(metrics.format_table(summary))
+    print(f"wrote {Path(settings.out) / PREDICTIONS} and {Path(settings.out) / SUMMARY}", file=sys.stderr)
+    return 0

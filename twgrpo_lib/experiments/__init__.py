@@ -1,0 +1,2 @@
+"""Experiments built from training and evaluation: the ablation grid and its report.
+"""

@@ -1,0 +1,348 @@
+"""``twgrpo ablate``: the paper's ablations (METHOD.md section 6) as a grid of training + evaluation runs.
+
+Every row starts from the same checkpoint, trains on the same data with ``training.train`` and is scored on
+the same held-out questions with ``evaluation.run_evaluation`` (one scorer: ``metrics``), once per seed:
+
+=================  =========  ======  ========  ==============================================================
+row                algo       reward  template  what it isolates
+=================  =========  ======  ========  ==============================================================
+grpo_binary        grpo       binary  mixed     the paper's GRPO baseline
+grpo_soft          grpo       soft    mixed     the soft reward without token weights
+bnpo_soft          bnpo       soft    mixed     token-level aggregation with alpha = 1 (aggregation alone)
+twgrpo_binary      tw-grpo    binary  mixed     token weights without the soft reward
+twgrpo_soft        tw-grpo    soft    mixed     TW-GRPO, the paper's method
+twgrpo_single      tw-grpo    soft    single    TW-GRPO trained on single-answer questions only
+=================  =========  ======  ========  ==============================================================
+
+Layout of ``OUT``: ``OUT/<row>/seed<k>/train`` (model, ``metrics.jsonl``), ``OUT/<row>/seed<k>/eval``
+(predictions, summary) and ``OUT/<row>/seed<k>/result.json``, written last; ``OUT/results.csv`` (one line per
+run) and ``OUT/results.md`` (mean and standard deviation over seeds, the paper's numbers beside; written by
+``ablation_report``). A run whose
+``result.json`` exists is not redone (with other settings it is an error unless ``force``); a run whose
+training finished but whose evaluation did not resumes at the evaluation, which resumes by question.
+
+Differences from the paper's ablations:
+
+1. Every number here is a mean over seeds with its sample standard deviation; the paper reports one run each.
+2. The seed sets the model's sampling and the data order (``seed`` and ``data_seed``); the paper fixes
+   ``data_seed = 42``. Evaluation decoding is the paper's (temperature 0.1, top_p 0.001) with one fixed seed.
+3. The "bnpo, alpha = 1" row is not in the paper: it separates the change of aggregation (``grpo`` ->
+   ``bnpo``) from the token weights, which the paper's TW-GRPO changes together (METHOD.md section 1).
+4. The paper's numbers come from a 7B model on CLEVRER; the CPU default is a tiny model on mini-CLEVRER.
+   Compare the direction and size of the differences between rows, not the levels.
+5. The score is over the first ``eval_limit`` validation questions of every type; the paper's ablation
+   scores CLEVRER's counterfactual validation questions only (pass such a file as ``eval_data``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the ablation grid: what ``training.train`` gets as ``algo`` / ``reward`` / ``template``."""
+
+    name: str
+    label: str
+    algo: str  # training.ALGOS: tw-grpo | grpo | bnpo
+    reward: str  # rewards.REWARD_FUNCTIONS: soft | binary
+    template: str  # prompts.TRAIN_TEMPLATES: mixed | single
+    paper: float | None  # the paper's CLEVRER counterfactual strict accuracy (%) for this setting, if reported
+
+
+ROWS: tuple[Row, ...] = (
+    Row("grpo_binary", "GRPO + binary reward", "grpo", "binary", "mixed", 41.1),  # METHOD.md s.6 main table
+    Row("grpo_soft", "GRPO + soft reward", "grpo", "soft", "mixed", 41.2),  # s.6: with soft, TW-GRPO vs GRPO
+    Row("bnpo_soft", "bnpo aggregation, alpha = 1 + soft reward", "bnpo", "soft", "mixed", None),  # not in paper
+    Row("twgrpo_binary", "TW-GRPO + binary reward", "tw-grpo", "binary", "mixed", 42.6),  # s.6: soft vs binary
+    Row("twgrpo_soft", "TW-GRPO + soft reward (the paper's method)", "tw-grpo", "soft", "mixed", 50.4),
+    Row("twgrpo_single", "TW-GRPO, single-answer training only", "tw-grpo", "soft", "single", 38.9),  # s.6
+)
+ROW_BY_NAME = {row.name: row for row in ROWS}
+
+# Scores of one run, taken from a metrics.summarize summary: (column, group, metric).
+SCORES: tuple[tuple[str, str, str], ...] = (
+    ("strict_all", "overall", "strict_accuracy"), ("partial_all", "overall", "partial_accuracy"),
+    ("strict_single", "single", "strict_accuracy"), ("partial_single", "single", "partial_accuracy"),
+    ("strict_multi", "multi", "strict_accuracy"), ("partial_multi", "multi", "partial_accuracy"),
+    ("format_rate", "overall", "format_rate"),
+)
+# Training dynamics of one run, from its metrics.jsonl: (column, metrics.jsonl key).
+DYNAMICS: tuple[tuple[str, str], ...] = (
+    ("reward", "reward"), ("reward_std", "reward_std"), ("completion_length", "completions/mean_length"),
+    ("zero_std_share", "frac_reward_zero_std"),  # groups whose G rewards are all equal: no advantage, no gradient
+)
+RESULT = "result.json"
+
+
+@dataclass
+class AblationSettings:
+    """Every setting of a grid; ``run_settings`` of a row and seed must match a finished run to reuse it."""
+
+    model: str  # the warm-started checkpoint every row starts from
+    data: str  # a mini-CLEVRER folder (train.json, val.json) or a training file in format A-D
+    out: str
+    eval_data: str | None = None  # default: DATA/val.json of a mini-CLEVRER folder
+    video_root: str | None = None  # video root of eval_data (default: the mini-CLEVRER folder)
+    rows: tuple[str, ...] = tuple(row.name for row in ROWS)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    recipe: str = "tiny_cpu"  # training recipe; the options below override it
+    # CPU budget: 18 runs in about 30 min on 2 shared cores. Measured per run with the tiny model: 16 steps
+    # of G = 4 x 192 tokens about 25 s, 32 questions x 192 tokens in one batch 70-105 s (evaluation dominates).
+    max_steps: int = 16
+    num_generations: int = 4
+    prompts_per_step: int = 1
+    max_completion_length: int = 192  # mini-CLEVRER reasoning targets: 104 tokens on average, at most 168
+    learning_rate: float | None = None  # None: the recipe's
+    alpha: float = 1.7  # token-weight ceiling of the tw-grpo rows (METHOD.md section 2)
+    max_items: int | None = None  # train on the first N items after the template filter
+    eval_limit: int | None = 32  # first N evaluation questions (None: all)
+    eval_max_new_tokens: int = 192
+    eval_batch_size: int = 32
+    eval_prompt: str = "train"  # evaluation prompt: "train" (the tiny model saw only it) or "auto" (the paper's)
+    train_overrides: dict = field(default_factory=dict)  # further training.train keyword arguments
+
+    def run_settings(self, row: Row, seed: int) -> dict:
+        """What makes a run: the training keyword arguments and the evaluation settings (paths excluded)."""
+        train = {"algo": row.algo, "reward": row.reward, "template": row.template, "seed": seed,
+                 "data_seed": seed, "max_steps": self.max_steps, "num_generations": self.num_generations,
+                 "per_device_train_batch_size": self.num_generations * self.prompts_per_step,
+                 "max_completion_length": self.max_completion_length, "save_strategy": "no",
+                 **({"alpha": self.alpha} if row.algo == "tw-grpo" else {}),
+                 **({"learning_rate": self.learning_rate} if self.learning_rate is not None else {}),
+                 **({"max_items": self.max_items} if self.max_items is not None else {}),
+                 **self.train_overrides}
+        evaluate = {"limit": self.eval_limit, "max_new_tokens": self.eval_max_new_tokens, "prompt": self.eval_prompt}
+        return {"model": self.model, "recipe": self.recipe, "train": train, "evaluate": evaluate}
+
+
+def select_rows(names: Sequence[str]) -> list[Row]:
+    """Rows by name, in the grid's order; an unknown name is an error.
+
+    >>> [row.algo for row in select_rows(["twgrpo_soft", "grpo_binary"])]
+    ['grpo', 'tw-grpo']
+    """
+    unknown = [n for n in names if n not in ROW_BY_NAME]
+    if unknown:
+        raise ValueError(f"unknown ablation row(s) {unknown}; choose from {list(ROW_BY_NAME)}")
+    return [row for row in ROWS if row.name in set(names)]
+
+
+def run_dir(out: str | os.PathLike, row: str, seed: int) -> Path:
+    return Path(out) / row / f"seed{seed}"
+
+
+def eval_location(settings: AblationSettings) -> tuple[str, str | None]:
+    """(evaluation file, its video root): a mini-CLEVRER folder's ``val.json`` unless ``eval_data`` is given."""
+    if settings.eval_data is not None:
+        return settings.eval_data, settings.video_root
+    data = Path(settings.data)
+    if not (data.is_dir() and (data / "val.json").exists()):
+        raise FileNotFoundError(f"{data}: not a mini-CLEVRER folder with val.json; pass eval_data (--eval-data)")
+    return os.fspath(data / "val.json"), settings.video_root or os.fspath(data)
+
+
+def read_dynamics(metrics_path: str | os.PathLike) -> list[dict]:
+    """Per-step training dynamics from a ``metrics.jsonl``: step, reward, reward_std, completion_length.
+
+    Lines without a reward (the end-of-training summary) are skipped; a bad line is an error naming it.
+    """
+    path = Path(metrics_path)
+    steps = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}, line {number}: not JSON ({err})") from None
+        if "reward" in record:
+            steps.append({"step": record.get("step"), **{c: record.get(k) for c, k in DYNAMICS}})
+    return steps
+
+
+def run_one(row: Row, seed: int, settings: AblationSettings, *, train_fn: Callable, eval_fn: Callable,
+            force: bool = False) -> dict:
+    """Train and evaluate one (row, seed), or read its ``result.json`` if it is finished; returns the result.
+
+    ``train_fn(model, data, out, recipe=..., progress=False, **train_settings)`` is ``training.train``;
+    ``eval_fn(EvalSettings, progress=False) -> summary`` is ``evaluation.run_evaluation``.
+    """
+    folder = run_dir(settings.out, row.name, seed)
+    wanted = settings.run_settings(row, seed)
+    done = folder / RESULT
+    if done.exists():
+        result = json.loads(done.read_text())
+        if result.get("settings") == wanted:
+            return result
+        if not force:
+            raise ValueError(f"{done}: finished with other settings ({result.get('settings')} != {wanted}); "
+                             "use another --out or force=True (--force) to redo it")
+    if force and folder.exists():
+        shutil.rmtree(folder)
+    train_dir, eval_dir = folder / "train", folder / "eval"
+    if not (train_dir / "train_settings.json").exists():  # written by training.train after the final save
+        if train_dir.exists():
+            shutil.rmtree(train_dir)  # an interrupted training: start it again from scratch
+        start = time.perf_counter()
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "train.log", "w") as log, contextlib.redirect_stdout(log):  # the trainer's per-step prints
+            train_fn(settings.model, settings.data, train_dir, recipe=settings.recipe, progress=False,
+                     **wanted["train"])
+        train_seconds = time.perf_counter() - start
+    else:
+        train_seconds = json.loads((train_dir / "train_settings.json").read_text()).get("train_seconds", 0.0)
+    start = time.perf_counter()
+    summary = eval_fn(eval_settings(settings, train_dir, eval_dir), progress=False)
+    result = {"row": row.name, "seed": seed, "algo": row.algo, "reward": row.reward, "template": row.template,
+              "settings": wanted, "scores": scores(summary), "questions": summary["overall"]["count"],
+              "dynamics": read_dynamics(train_dir / "metrics.jsonl"), "train_seconds": round(train_seconds, 1),
+              "eval_seconds": round(time.perf_counter() - start, 1)}
+    _write_json(done, result)
+    return result
+
+
+def evaluate_start(settings: AblationSettings, *, eval_fn: Callable) -> dict:
+    """Scores of the starting checkpoint itself (no RL), evaluated once into ``OUT/start``; reused when done."""
+    folder = Path(settings.out) / "start"
+    done = folder / RESULT
+    wanted = {"model": settings.model, **settings.run_settings(ROWS[0], 0)["evaluate"]}
+    if done.exists():
+        result = json.loads(done.read_text())
+        if result.get("settings") == wanted:
+            return result
+        shutil.rmtree(folder)  # another model or evaluation size: evaluate again
+    start = time.perf_counter()
+    summary = eval_fn(eval_settings(settings, Path(settings.model), folder / "eval"), progress=False)
+    result = {"settings": wanted, "scores": scores(summary), "questions": summary["overall"]["count"],
+              "eval_seconds": round(time.perf_counter() - start, 1)}
+    _write_json(done, result)
+    return result
+
+
+def eval_settings(settings: AblationSettings, model: Path, out: Path):
+    """The ``EvalSettings`` of every evaluation of the grid: same questions, prompt and decoding (the paper's),
+    and the video settings of the training recipe (a model is scored on frames like those it was trained on)."""
+    from twgrpo_lib.eval.evaluation import EvalSettings
+    from twgrpo_lib.train.grpo import resolve_settings
+
+    video = resolve_settings(settings.recipe)
+    eval_file, video_root = eval_location(settings)
+    return EvalSettings(model=os.fspath(model), data=eval_file, out=os.fspath(out), video_root=video_root,
+                        limit=settings.eval_limit, max_new_tokens=settings.eval_max_new_tokens,
+                        batch_size=settings.eval_batch_size, prompt=settings.eval_prompt,
+                        fps=video["video_fps"], max_frames=video["video_max_frames"],
+                        max_pixels=video["video_max_pixels"])
+
+
+def scores(summary: dict) -> dict[str, float | None]:
+    """The ``SCORES`` columns of a ``metrics.summarize`` summary.
+
+    >>> s = {"overall": {"strict_accuracy": 50.0, "partial_accuracy": 75.0, "format_rate": 100.0},
+    ...      "single": {"strict_accuracy": 100.0, "partial_accuracy": 100.0},
+    ...      "multi": {"strict_accuracy": 0.0, "partial_accuracy": 50.0}}
+    >>> scores(s)["partial_multi"], scores(s)["strict_all"]
+    (50.0, 50.0)
+    """
+    return {c: summary[g][m] for c, g, m in SCORES}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def run_ablation(settings: AblationSettings, *, train_fn: Callable | None = None, eval_fn: Callable | None = None,
+                 force: bool = False, log: Callable[[str], None] | None = print) -> tuple[list[dict], dict]:
+    """Run (or resume) the grid; write ``OUT/results.csv`` and ``OUT/results.md``.
+
+    Returns (one result per run, in grid order; ``evaluate_start``'s result for the starting checkpoint).
+    """
+    from twgrpo_lib.experiments.ablation_report import markdown_table, write_csv
+
+    if train_fn is None:
+        from twgrpo_lib.train.grpo import train as train_fn
+    if eval_fn is None:
+        from twgrpo_lib.eval.evaluation import run_evaluation as eval_fn
+    if not settings.seeds:
+        raise ValueError("no seeds given")
+    rows = select_rows(settings.rows)
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ablation_settings.json").write_text(json.dumps(dataclasses.asdict(settings), indent=1) + "\n")
+    start_result = evaluate_start(settings, eval_fn=eval_fn)
+    if log:
+        log(f"start (no RL): strict {start_result['scores']['strict_all']}, partial "
+            f"{start_result['scores']['partial_all']}")
+    results = []
+    for row in rows:
+        for seed in settings.seeds:
+            start = time.perf_counter()
+            result = run_one(row, seed, settings, train_fn=train_fn, eval_fn=eval_fn, force=force)
+            results.append(result)
+            if log:
+                log(f"{row.name} seed {seed}: strict {result['scores']['strict_all']}, partial "
+                    f"{result['scores']['partial_all']} ({time.perf_counter() - start:.0f} s)")
+            write_csv(results, out / "results.csv")  # kept current, so a long grid can be watched
+    (out / "results.md").write_text(markdown_table(results, start_result))
+    return results, start_result
+
+
+def load_results(out: str | os.PathLike) -> list[dict]:
+    """Every finished run's ``result.json`` under ``out``, in grid order."""
+    found = [json.loads(p.read_text()) for p in Path(out).glob(f"*/seed*/{RESULT}")]
+    order = {row.name: i for i, row in enumerate(ROWS)}
+    return sorted(found, key=lambda r: (order.get(r["row"], len(order)), r["seed"]))
+
+
+# --- command line ------------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = AblationSettings("", "", "")
+    parser.add_argument("--model", required=True, help="warm-started checkpoint every row starts from")
+    parser.add_argument("--data", required=True, help="mini-CLEVRER folder (train.json, val.json) or a training file")
+    parser.add_argument("--out", required=True, help="output folder: results.csv, results.md, <row>/seed<k>/")
+    parser.add_argument("--eval-data", default=None, help="evaluation file (default: DATA/val.json)")
+    parser.add_argument("--video-root", default=None, help="video root of the evaluation file")
+    parser.add_argument("--rows", nargs="+", default=list(d.rows), choices=list(ROW_BY_NAME), help="rows to run")
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(d.seeds), help="seeds (at least 3 for a std)")
+    parser.add_argument("--recipe", default=d.recipe, help="training recipe the options below override")
+    parser.add_argument("--max-steps", type=int, default=d.max_steps, help="training steps per run")
+    parser.add_argument("--num-generations", type=int, default=d.num_generations, help="G, completions per prompt")
+    parser.add_argument("--prompts-per-step", type=int, default=d.prompts_per_step, help="prompts per step")
+    parser.add_argument("--max-completion-length", type=int, default=d.max_completion_length,
+                        help="tokens per training completion at most")
+    parser.add_argument("--lr", dest="learning_rate", type=float, default=None, help="learning rate (recipe's)")
+    parser.add_argument("--alpha", type=float, default=d.alpha, help="token-weight ceiling of tw-grpo rows")
+    parser.add_argument("--max-items", type=int, default=None, help="train on the first N items only")
+    parser.add_argument("--eval-limit", type=int, default=d.eval_limit, help="first N evaluation questions")
+    parser.add_argument("--eval-max-new-tokens", type=int, default=d.eval_max_new_tokens, help="answer length cap")
+    parser.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size, help="questions per generate call")
+    parser.add_argument("--eval-prompt", choices=["train", "auto", "clevrer"], default=d.eval_prompt,
+                        help="evaluation prompt: train (the tiny model saw only the training prompt) or the paper's")
+    parser.add_argument("--force", action="store_true", help="redo finished runs whose settings differ")
+
+
+def run(args: argparse.Namespace) -> int:
+    names = {f.name for f in dataclasses.fields(AblationSettings)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    values["rows"], values["seeds"] = tuple(values["rows"]), tuple(values["seeds"])
+    settings = AblationSettings(**values)
+    start = time.perf_counter()
+    run_ablation(settings, force=args.force)
+    print((Path(settings.out) / "results.md").read_text())
+    print(f"wrote {Path(settings.out) / 'results.csv'} and results.md in {time.perf_counter() - start:.0f} s",
+          file=sys.stderr)
+    return 0

@@ -1,0 +1,2 @@
+"""Training: the TW-GRPO trainer on TRL, ``twgrpo train`` runs and recipes, the supervised stages.
+"""

@@ -1,0 +1,353 @@
+"""``twgrpo train``: GRPO / TW-GRPO training runs from a recipe file plus overrides.
+
+A run is described by plain settings, merged in this order (later wins):
+
+1. ``TWGRPOConfig``'s defaults,
+2. the recipe (``twgrpo_lib/recipes/<name>.yaml``, or a path),
+3. an extra YAML file (``--config-file``),
+4. explicit keyword arguments / command-line flags.
+
+Every key is either a ``TWGRPOConfig`` field (``num_generations``, ``learning_rate``, ...) or one of the run
+keys below (``RUN_KEYS``); anything else is an error naming the file and the key. ``--algo`` fixes what
+distinguishes the three algorithms (METHOD.md section 1):
+
+- ``tw-grpo``: token weights on (``alpha``, 1.7 by default), TRL ``loss_type="bnpo"``: the paper's method;
+- ``grpo``: weights off, ``loss_type="grpo"``: the paper's baseline;
+- ``bnpo``: weights off, ``loss_type="bnpo"``: the fair ablation "bnpo aggregation, alpha = 1" (all weights
+  are 1 at alpha = 1, so the weight pass is skipped instead of computed).
+
+``--reward`` picks the accuracy reward (``soft``: TW-GRPO's, ``binary``: the GRPO baseline's, ``iou``) that is
+added to the format reward. ``--template single`` trains on single-answer items only with the single-answer
+prompt (the paper's ablation), ``multi`` on multi-answer items only; ``mixed`` (default) on everything.
+
+The output folder receives ``metrics.jsonl`` (one line per step), ``checkpoint-N/`` folders (safetensors,
+HF Trainer layout), ``train_settings.json`` and, at the end, the final model and processor, so
+``twgrpo evaluate --model OUT`` works. With LoRA the adapter is merged into the saved model (and kept in
+``OUT/adapter``).
+
+Differences from the paper's reference code:
+
+1. The length of a run is ``max_steps`` (the reference runs one epoch over its 1K-question file, 500 steps of
+   2 prompts); the data order comes from ``data_seed`` (42 there too) through TRL's sampler.
+2. Attention is PyTorch's SDPA unless ``model_init_kwargs.attn_implementation`` says otherwise (the reference
+   uses flash-attention 2, which needs the ``flash-attn`` package).
+3. A LoRA run saves a merged full model (the reference trains full weights only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import yaml
+
+from twgrpo_lib.core.prompts import TRAIN_TEMPLATES
+from twgrpo_lib.core.rewards import REWARD_FUNCTIONS
+
+RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
+DEFAULT_RECIPE = "tiny_cpu"
+
+# what --algo sets; nothing else may contradict it
+ALGOS: dict[str, dict] = {
+    "tw-grpo": {"token_weighting": True, "loss_type": "bnpo"},
+    "grpo": {"token_weighting": False, "loss_type": "grpo", "alpha": 1.0},
+    "bnpo": {"token_weighting": False, "loss_type": "bnpo", "alpha": 1.0},
+}
+REWARDS = tuple(REWARD_FUNCTIONS)  # soft, binary, iou
+
+# run keys: settings of the run that are not TWGRPOConfig fields
+RUN_DEFAULTS: dict = {
+    "algo": "tw-grpo",  # tw-grpo | grpo | bnpo
+    "reward": "soft",  # accuracy reward added to the format reward: soft | binary | iou
+    "template": "mixed",  # training prompt (prompts.TRAIN_TEMPLATES); single / multi also filter the items
+    "video_root": None,  # re-roots the data file's video paths when the items are loaded (the config's stays unset)
+    "lora": False,  # LoRA on the language model (vision excluded) instead of full fine-tuning
+    "lora_r": 64,
+    "lora_alpha": 128,
+    "lora_dropout": 0.05,
+    "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "cpu_threads": None,  # torch threads on a CPU-only machine (None: torch's default)
+    "max_items": None,  # train on the first N items only (after the template filter)
+}
+RUN_KEYS = frozenset(RUN_DEFAULTS)
+
+
+def config_fields() -> frozenset[str]:
+    from twgrpo_lib.train.grpo_trainer import TWGRPOConfig
+
+    return frozenset(f.name for f in dataclasses.fields(TWGRPOConfig) if f.init)
+
+
+def recipe_path(recipe: str | os.PathLike) -> Path:
+    """A recipe name (``tiny_cpu``, ``paper_7b``, ``lora_single_gpu``) or a YAML path, as a path."""
+    path = Path(recipe)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    return RECIPES_DIR / f"{recipe}.yaml"
+
+
+def read_settings(path: str | os.PathLike) -> dict:
+    """The mapping in a recipe / config YAML file, keys checked against ``RUN_KEYS`` and ``TWGRPOConfig``."""
+    path = Path(path)
+    if not path.exists():
+        names = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+        raise FileNotFoundError(f"{path}: recipe not found (shipped recipes: {names})")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    check_keys(data, str(path))
+    return data
+
+
+def check_keys(settings: dict, source: str) -> None:
+    unknown = sorted(set(settings) - RUN_KEYS - config_fields())
+    if unknown:
+        raise ValueError(f"{source}: unknown setting(s) {unknown}; use TWGRPOConfig fields or {sorted(RUN_KEYS)}")
+
+
+def resolve_settings(recipe: str | os.PathLike | None = DEFAULT_RECIPE, config_file: str | os.PathLike | None = None,
+                     **overrides) -> dict:
+    """All settings of a run: run keys filled from ``RUN_DEFAULTS``, then recipe < config file < overrides.
+
+    ``None`` overrides are ignored (an unset command-line flag). The algorithm's settings are applied last;
+    an explicit ``alpha`` other than 1 with ``grpo`` / ``bnpo`` is an error.
+
+    >>> s = resolve_settings(None, algo="grpo", max_steps=3)
+    >>> s["loss_type"], s["token_weighting"], s["alpha"], s["max_steps"], s["reward"]
+    ('grpo', False, 1.0, 3, 'soft')
+    """
+    settings = dict(RUN_DEFAULTS)
+    if recipe is not None:
+        settings.update(read_settings(recipe_path(recipe)))
+    if config_file is not None:
+        settings.update(read_settings(config_file))
+    given = {k: v for k, v in overrides.items() if v is not None}
+    check_keys(given, "arguments")
+    settings.update(given)
+    algo, reward, template = settings["algo"], settings["reward"], settings["template"]
+    if algo not in ALGOS:
+        raise ValueError(f"algo must be one of {sorted(ALGOS)}, got {algo!r}")
+    if reward not in REWARDS:
+        raise ValueError(f"reward must be one of {list(REWARDS)}, got {reward!r}")
+    if template not in TRAIN_TEMPLATES:
+        raise ValueError(f"template must be one of {sorted(TRAIN_TEMPLATES)}, got {template!r}")
+    if algo != "tw-grpo" and settings.get("alpha", 1.0) != 1.0 and "alpha" in given:
+        raise ValueError(f"alpha = {settings['alpha']} has no effect with algo {algo!r} (token weights off)")
+    settings.update(ALGOS[algo])
+    return settings
+
+
+def make_config(settings: dict, output_dir: str | os.PathLike):
+    """The ``TWGRPOConfig`` of resolved ``settings`` (run keys left out). Without CUDA, bf16 / fp16 model
+    weights (``model_init_kwargs.dtype``) become float32, as ``TWGRPOConfig`` turns bf16 autocast off."""
+    import torch
+
+    from twgrpo_lib.train.grpo_trainer import TWGRPOConfig
+
+    fields = {k: v for k, v in settings.items() if k not in RUN_KEYS}
+    fields["output_dir"] = str(output_dir)
+    init = dict(fields.get("model_init_kwargs") or {})
+    if not torch.cuda.is_available() and init.get("dtype") in ("bfloat16", "float16"):
+        init["dtype"] = "float32"
+    if init:
+        fields["model_init_kwargs"] = init
+    return TWGRPOConfig(**fields)
+
+
+def answer_count(item: dict) -> int:
+    """Correct letters of an item's solution.
+
+    >>> answer_count({"solution": "<answer>A, C</answer>"})
+    2
+    """
+    from twgrpo_lib.core.answers import answer_set, extract_answer
+
+    return len(answer_set(extract_answer(item["solution"])))
+
+
+def select_items(items: list[dict], template: str, max_items: int | None = None) -> list[dict]:
+    """Items the template trains on: ``single`` keeps single-answer items, ``multi`` multi-answer ones.
+
+    >>> items = [{"solution": "<answer>A</answer>"}, {"solution": "<answer>A,B</answer>"}]
+    >>> [len(select_items(items, t)) for t in ("mixed", "single", "multi")]
+    [2, 1, 1]
+    """
+    keep = {"mixed": lambda n: True, "single": lambda n: n == 1, "multi": lambda n: n > 1}[template]
+    chosen = [item for item in items if keep(answer_count(item))]
+    return chosen[:max_items] if max_items else chosen
+
+
+def data_location(data: str | os.PathLike, video_root: str | os.PathLike | None) -> tuple[Path, str | None]:
+    """(annotation file, video root): a mini-CLEVRER folder (``twgrpo make-data``) means its ``train.json``
+    with the folder as video root."""
+    path = Path(data)
+    if path.is_dir():
+        if not (path / "train.json").exists():
+            raise FileNotFoundError(f"{path}: a data folder must hold train.json (build one with twgrpo make-data)")
+        return path / "train.json", os.fspath(video_root if video_root is not None else path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: training data not found")
+    return path, None if video_root is None else os.fspath(video_root)
+
+
+def lora_config(settings: dict):
+    from peft import LoraConfig
+
+    return LoraConfig(r=settings["lora_r"], lora_alpha=settings["lora_alpha"], lora_dropout=settings["lora_dropout"],
+                      target_modules=list(settings["lora_target_modules"]), exclude_modules=r".*visual.*",
+                      task_type="CAUSAL_LM")
+
+
+def save_final(trainer, out: Path, lora: bool) -> None:
+    """Final model + processor in ``out`` (LoRA: adapter in ``out/adapter``, merged weights in ``out``)."""
+    if not lora:
+        trainer.save_model(str(out))
+    elif trainer.accelerator.is_main_process:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        model.save_pretrained(str(out / "adapter"))
+        model.merge_and_unload().save_pretrained(str(out))
+    if trainer.accelerator.is_main_process:
+        trainer.processing_class.save_pretrained(str(out))
+
+
+def train(model: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike, *,
+          recipe: str | os.PathLike | None = DEFAULT_RECIPE, config_file: str | os.PathLike | None = None,
+          progress: bool = True, **overrides) -> Path:
+    """Train ``model`` (a checkpoint folder) on ``data`` (a format A-D file or a mini-CLEVRER folder); return ``out``.
+
+    ``overrides`` are run keys or ``TWGRPOConfig`` fields (see :func:`resolve_settings`), e.g.
+    ``train(tiny, "mini", "runs/grpo", algo="grpo", reward="binary", max_steps=20)``.
+    """
+    import torch
+
+    settings = resolve_settings(recipe, config_file, **overrides)
+    threads = torch.get_num_threads()
+    if not torch.cuda.is_available() and settings["cpu_threads"]:
+        torch.set_num_threads(int(settings["cpu_threads"]))
+    try:
+        return _train(model, data, Path(out), settings, recipe, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(model, data, out: Path, settings: dict, recipe, progress: bool) -> Path:
+    from twgrpo_lib.data.formats import build_training_dataset, load_items
+    from twgrpo_lib.core.rewards import get_reward_functions
+    from twgrpo_lib.train.grpo_trainer import TWGRPOTrainer
+
+    if not progress:
+        settings["disable_tqdm"] = True
+    config = make_config(settings, out)
+    path, video_root = data_location(data, settings["video_root"])
+    loaded = load_items(path, video_root=video_root)
+    items = select_items(loaded, settings["template"], settings["max_items"])
+    if not items:
+        raise ValueError(f"{path}: no items left for template {settings['template']!r} ({len(loaded)} loaded)")
+    dataset = build_training_dataset(items, template=settings["template"])
+    trainer = TWGRPOTrainer(os.fspath(model), get_reward_functions(settings["reward"]), args=config,
+                            train_dataset=dataset, peft_config=lora_config(settings) if settings["lora"] else None)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    save_final(trainer, out, settings["lora"])
+    if trainer.accelerator.is_main_process:
+        record = {"model": os.fspath(model), "data": os.fspath(path), "video_root": video_root,
+                  "recipe": None if recipe is None else os.fspath(recipe), "items": len(items),
+                  "items_loaded": len(loaded), "train_seconds": round(seconds, 1),
+                  "device": str(trainer.accelerator.device), "processes": trainer.accelerator.num_processes,
+                  "settings": {k: v for k, v in settings.items() if k in RUN_KEYS},
+                  "config": json.loads(config.to_json_string())}
+        (out / "train_settings.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
+    return out
+
+
+def step_metrics(out: str | os.PathLike) -> list[dict]:
+    """The per-step records of a run's ``metrics.jsonl`` (the final summary line left out)."""
+    path = Path(out) / "metrics.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no metrics; has the run in {out} started?")
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in records if "loss" in r and "step" in r]
+
+
+def start_end(values: list[float], window: int = 5) -> tuple[float, float]:
+    """Mean of the first and of the last ``window`` values (a curve's start and end, less noisy than one step).
+
+    >>> start_end([0.0, 1.0, 2.0, 3.0, 4.0, 5.0], window=2)
+    (0.5, 4.5)
+    """
+    if not values:
+        raise ValueError("no values")
+    k = max(1, min(window, len(values) // 2 or 1))
+    return sum(values[:k]) / k, sum(values[-k:]) / k
+
+
+def shipped_checkpoint() -> Path | None:
+    """The warm-started tiny checkpoint shipped under ``twgrpo_lib/models/assets/``, if there is one."""
+    assets = Path(__file__).resolve().parents[1] / "models" / "assets"
+    found = sorted(p.parent for p in assets.glob("*/model.safetensors"))
+    return found[0] if found else None
+
+
+def warm_start(base: str | os.PathLike, train_file: str | os.PathLike, out: str | os.PathLike, steps: int, *,
+               lr: float = 1e-3, seed: int = 0, video_root: str | os.PathLike | None = None) -> str:
+    """Supervised warm start of ``base`` on the items' reasoning targets (``sft.run_sft``) into ``out``; with
+    ``steps = 0``, or without the ``sft`` module, ``out`` is a copy of ``base``. Returns a one-line report."""
+    import importlib.util
+    import shutil
+
+    if steps > 0 and importlib.util.find_spec("twgrpo_lib.train.sft") is not None:
+        from twgrpo_lib.train.sft import run_sft
+        from twgrpo_lib.train.supervised import TrainConfig
+
+        config = TrainConfig(steps=steps, lr=lr, warmup=min(10, steps), seed=seed, log_every=max(1, steps // 5))
+        log = run_sft(base, train_file, out, config, video_root=video_root)
+        return (f"warm start: mean target loss {log[0]['loss']:.3f} (first {log[0]['step']} steps) -> "
+                f"{log[-1]['loss']:.3f} (last log interval) in {steps} steps")
+    shutil.copytree(base, out, dirs_exist_ok=True)
+    why = "steps = 0" if steps <= 0 else "twgrpo_lib.train.sft is not installed"
+    return f"no warm start ({why}): {out} is a copy of {base}"
+
+
+# --- command line -----------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="Qwen2.5-VL checkpoint folder (or the tiny model)")
+    parser.add_argument("--data", required=True,
+                        help="training file in format A-D, or a mini-CLEVRER folder (its train.json)")
+    parser.add_argument("--out", required=True, help="output folder: metrics.jsonl, checkpoints, final model")
+    parser.add_argument("--recipe", default=DEFAULT_RECIPE,
+                        help="twgrpo_lib/recipes/<name>.yaml (tiny_cpu, paper_7b, lora_single_gpu) or a YAML path")
+    parser.add_argument("--config-file", default=None, help="YAML of further settings, applied over the recipe")
+    parser.add_argument("--algo", choices=sorted(ALGOS), default=None,
+                        help="tw-grpo: weights + bnpo; grpo: no weights, grpo loss; bnpo: no weights, bnpo loss")
+    parser.add_argument("--reward", choices=REWARDS, default=None, help="accuracy reward (soft: the paper's)")
+    parser.add_argument("--template", choices=sorted(TRAIN_TEMPLATES), default=None,
+                        help="training prompt; single / multi keep single- / multi-answer items only")
+    parser.add_argument("--max-steps", type=int, default=None, help="optimizer steps")
+    parser.add_argument("--num-generations", type=int, default=None, help="G, completions per prompt")
+    parser.add_argument("--alpha", type=float, default=None, help="largest token weight (tw-grpo; paper: 1.7)")
+    parser.add_argument("--lr", dest="learning_rate", type=float, default=None, help="learning rate")
+    parser.add_argument("--max-completion-length", type=int, default=None, help="tokens per completion at most")
+    parser.add_argument("--per-device-train-batch-size", type=int, default=None, help="completions per device step")
+    parser.add_argument("--save-steps", type=float, default=None, help="checkpoint every N steps")
+    parser.add_argument("--video-root", default=None, help="folder the data file's video paths are re-rooted under")
+    parser.add_argument("--max-items", type=int, default=None, help="train on the first N items only")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (model init of LoRA, sampling)")
+    parser.add_argument("--lora", action="store_true", default=None, help="LoRA on the language model")
+    parser.add_argument("--use-vllm", dest="use_vllm", action="store_true", default=None,
+                        help="generate with vLLM (GPU, needs the vllm package)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    keys = ("algo", "reward", "template", "max_steps", "num_generations", "alpha", "learning_rate",
+            "max_completion_length", "per_device_train_batch_size", "save_steps", "video_root", "max_items", "seed",
+            "lora", "use_vllm")
+    out = train(args.model, args.data, args.out, recipe=args.recipe, config_file=args.config_file,
+                progress=not args.quiet, **{k: getattr(args, k) for k in keys})
+    print(f"final model and processor in {out}; per-step metrics in {out / 'metrics.jsonl'}")
+    return 0

@@ -1,0 +1,2 @@
+"""The tutorial: the notebook runner, figures and helpers the notebooks call.
+"""
