@@ -8,7 +8,7 @@ Prints a table and writes ``benchmarks/results/token_weighting.md`` and ``.json`
 Methods, same inputs (float32 logits (G, T, V) ~ N(0, 3^2), members ending at different lengths):
 - ``chunked``: ``twgrpo_lib.core.token_weighting.token_weights`` (default chunk size).
 - ``naive``: the definition over full tensors, the reference's shape of computation (log_softmax of all
-  (G, T, V), uniform fill with ``where``, mean, clamp, exp, sum), written here from METHOD.md section 2.
+  (G, T, V), uniform fill with ``where``, mean, clamp, exp, sum), written here from docs/method.md §2.
 - ``floor``: only ``torch.log_softmax`` over the same logits, into a preallocated output, one member at a time
   (the same arithmetic as one call over (G, T, V), with 1/G of the output memory).
 - ``hidden``: ``token_weights_from_hidden_states`` from (G, T, H) hidden states and a (V, H) LM head.

@@ -175,7 +175,7 @@ letter_lists = st.lists(st.sampled_from("ABCDE"), min_size=1, max_size=5)
 
 
 def _spec_extract(text, style):
-    """METHOD.md and the reference scripts stated as regular expressions."""
+    """docs/method.md and the reference scripts stated as regular expressions."""
     match = re.search(r"<answer>(.*?)</answer>", text, re.DOTALL)
     if match:
         return match.group(1).strip()

@@ -1,4 +1,4 @@
-"""Token weights against a float64 reference written here from METHOD.md section 2, plus invariances."""
+"""Token weights against a float64 reference written here from docs/method.md §2, plus invariances."""
 
 import math
 

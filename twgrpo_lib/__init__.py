@@ -3,10 +3,10 @@
 Modules, one idea each:
 
 - ``answers``: the one answer parser shared by training rewards and benchmark scoring.
-- ``rewards``: soft / binary / IoU accuracy and the format reward (METHOD.md section 3).
-- ``qa_inversion``: question-answer inversion (METHOD.md section 4).
-- ``token_weighting``: the paper's per-token weights, memory-bounded (METHOD.md section 2).
-- ``prompts``: the prompt strings of the paper's runs, verbatim (METHOD.md section 7).
+- ``rewards``: soft / binary / IoU accuracy and the format reward (docs/method.md §3).
+- ``qa_inversion``: question-answer inversion (docs/method.md §4).
+- ``token_weighting``: the paper's per-token weights, memory-bounded (docs/method.md §2).
+- ``prompts``: the prompt strings of the paper's runs, verbatim (docs/method.md §7).
 - ``video`` and ``datasets``: frame sampling with decord and loaders for the benchmark formats.
 - ``synthetic``: mini-CLEVRER, a CLEVRER-like video benchmark generated locally.
 - ``metrics``, ``rescore`` and ``evaluation``: benchmark scoring and resumable evaluation runs.

@@ -1,7 +1,7 @@
 """The one answer parser, shared by the training rewards (``rewards``) and benchmark scoring (``metrics``).
 
 An answer is the text inside the first ``<answer>...</answer>``; its letter set comes from removing spaces,
-splitting on "," and stripping each piece (METHOD.md section 3). The rule is strict on purpose: "(A)", "A."
+splitting on "," and stripping each piece (docs/method.md §3). The rule is strict on purpose: "(A)", "A."
 and "a" are not "A". ``answer_set(..., lenient=True)`` maps such forms to letters for analysis; nothing
 uses it by default.
 
@@ -18,7 +18,7 @@ The reference code (longmalongma/TW-GRPO) parses answers in two places that disa
 has no complete answer tag pair. Both are reproduced here, selected by ``style``:
 
 - ``style="train"`` (default): the accuracy reward of the GRPO training script (``src/open_r1/grpo.py``),
-  also METHOD.md: without tags the whole completion, stripped, is the answer.
+  also docs/method.md: without tags the whole completion, stripped, is the answer.
 - ``style="eval"``: the evaluation scripts (``src/eval/eval_clevrer.py``, ``eval_general_videor1.py``), which
   produced the paper's numbers: without tags, the first "answer: A, C" phrase (the word answer/Answer/ANSWER,
   then colons or whitespace, then capital letters separated by commas); without that, the empty string,

@@ -1,4 +1,4 @@
-"""Prompt strings of the paper's runs, verbatim (METHOD.md section 7).
+"""Prompt strings of the paper's runs, verbatim (docs/method.md §7).
 
 A reproduction must use these byte for byte: the double space after ``{Question}`` in the training
 template and the trailing space in the CLEVRER evaluation template are part of the data.

@@ -1,11 +1,11 @@
-"""Question-answer inversion (QAI, METHOD.md section 4): single-answer items -> multi-answer items.
+"""Question-answer inversion (QAI, docs/method.md §4): single-answer items -> multi-answer items.
 
 A single-answer question "why did the boy ...?" with correct option c becomes "why didn't the boy ...?";
 c is then the only wrong option and every kept distractor is correct. Random drop keeps k of the n-1
 distractors, k uniform in {1..n-1}, so the number of correct letters gives nothing away.
 
 Input: a JSON list in format C (NExT-GQA: ``question``, ``options`` "(A) text", ``answer`` "(C)") or
-format A (``problem`` ending in lettered option lines, ``solution`` "<answer>B</answer>"), see FORMATS.md.
+format A (``problem`` ending in lettered option lines, ``solution`` "<answer>B</answer>"), see docs/formats.md.
 Output: format-A items with ``question``, ``options``, ``problem``, ``solution`` and ``is_negated``; every
 other field (id, video, glue, ...) is kept. Format-C items also get ``answer`` rewritten ("(A),(C)").
 
@@ -23,7 +23,7 @@ Differences from the reference scripts (longmalongma/TW-GRPO, ``data/question_an
    items keep a positive question with an inverted answer set (wrong labels). Here they stay single-answer
    and are counted in ``InversionStats.skipped_no_rule``.
 2. The question keeps its casing and punctuation; the reference lower-cases every negated question.
-3. ``problem`` lists options as "A. text" (FORMATS.md, format A, as in the CLEVRER training data); the
+3. ``problem`` lists options as "A. text" (docs/formats.md §A, as in the CLEVRER training data); the
    reference's NExT-GQA output writes "A text" without the dot.
 4. Leading-phrase rules match whole words: the reference's ``startswith("did")`` also fires on "didn't ..."
    and would produce "didn'tn't".

@@ -1,4 +1,4 @@
-"""Rewards of METHOD.md section 3: soft / binary / IoU accuracy and the format reward.
+"""Rewards of docs/method.md §3: soft / binary / IoU accuracy and the format reward.
 
 P is the prediction's letter set and S the solution's (``answers.answer_set``):
 

@@ -1,4 +1,4 @@
-"""Token weights of TW-GRPO ("focused thinking", METHOD.md section 2), exact and memory-bounded.
+"""Token weights of TW-GRPO ("focused thinking", docs/method.md §2), exact and memory-bounded.
 
 For one group of G completions to the same prompt, with l_{i,t}(v) = log pi(v | q, o_{i,<t}) and mask m_{i,t}:
 

@@ -1,4 +1,4 @@
-"""Read the benchmark formats A-D of FORMATS.md into one item layout, and build the training dataset.
+"""Read the benchmark formats A-D of docs/formats.md into one item layout, and build the training dataset.
 
 Every loader returns plain dicts with the fields of format A plus a few more:
 
@@ -296,7 +296,7 @@ def load_items(path: str | os.PathLike, *, video_root: str | os.PathLike | None 
 
 
 def training_rows(items: list[dict], template: str = "mixed") -> list[dict]:
-    """One row per item: the chat prompt of METHOD.md section 5 (no system prompt) and the reward's columns.
+    """One row per item: the chat prompt of docs/method.md §5 (no system prompt) and the reward's columns.
 
     The prompt's video part is ``{"type": "video"}`` with the path in the ``video`` column, the layout TRL
     uses for images: a path inside the content part would make Arrow add ``"video": None`` to the text part,

@@ -1,4 +1,4 @@
-"""Predictions files (FORMATS.md format E) as a resume store that survives ``kill -9``.
+"""Predictions files (docs/formats.md §E) as a resume store that survives ``kill -9``.
 
 One JSON object per line, appended and made durable (flush + fsync) before the next question starts, so a
 killed run loses at most the line it was writing. Reading cuts such a torn last line off (with a warning)

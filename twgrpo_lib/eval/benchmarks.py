@@ -16,7 +16,7 @@ from pathlib import Path
 
 from twgrpo_lib.eval.evaluation import EvalSettings, run_evaluation
 
-# Benchmarks of the paper's table (METHOD.md section 6): annotation file, videos, and the kit's format.
+# Benchmarks of the paper's table (docs/method.md §6): annotation file, videos, and the kit's format.
 BENCHMARKS = {
     "CLEVRER counterfactual": {
         "format": "D (raw CLEVRER annotations; multiple-choice questions become format A); --question-type counterfactual",

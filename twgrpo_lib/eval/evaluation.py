@@ -1,4 +1,4 @@
-"""Resumable benchmark evaluation: ``twgrpo evaluate`` (METHOD.md section 7, FORMATS.md format E).
+"""Resumable benchmark evaluation: ``twgrpo evaluate`` (docs/method.md §7, docs/formats.md §E).
 
 One JSON line per question is appended to ``OUT/predictions.jsonl``, flushed and fsync'd as soon as it
 is produced. A re-run with the same ``--out`` skips the questions already there, so a run killed at any
@@ -11,7 +11,7 @@ Prompts are the paper's, verbatim (``prompts``): CLEVRER-style items (formats A 
 system prompt and template; general benchmarks (formats B and C) get Video-R1's template plus the
 multiple-choice suffix and no system message of their own, so Qwen2.5-VL's chat template inserts its
 default system line, exactly as in the paper's runs. ``--prompt train`` asks with the training prompt instead
-(METHOD.md section 5, no system prompt): not the paper's protocol, but the only prompt a model that never
+(docs/method.md §5, no system prompt): not the paper's protocol, but the only prompt a model that never
 saw another one (the kit's tiny model) answers in format.
 
 What differs from the paper's evaluation scripts (longmalongma/TW-GRPO ``src/eval``):
@@ -55,7 +55,7 @@ PROMPT_MODES = ("clevrer", "general", "train")
 # --- settings ---------------------------------------------------------------------------------------
 @dataclass
 class EvalSettings:
-    """Every setting of one evaluation run; defaults are the paper's evaluation (METHOD.md section 7)."""
+    """Every setting of one evaluation run; defaults are the paper's evaluation (docs/method.md §7)."""
 
     model: str
     data: str
@@ -343,7 +343,7 @@ def write_summary(settings: EvalSettings, predictions: Path, keys: set[str], mod
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = EvalSettings("", "", "")
     parser.add_argument("--model", required=True, help="Qwen2.5-VL checkpoint folder (or the tiny model)")
-    parser.add_argument("--data", required=True, help="annotation file in format A, B, C or D (FORMATS.md)")
+    parser.add_argument("--data", required=True, help="annotation file in format A, B, C or D (docs/formats.md)")
     parser.add_argument("--video-root", default=None, help="folder the data file's video paths are re-rooted under (default: relative paths "
                         "are relative to the data file)")
     parser.add_argument("--out", required=True, help="output folder: predictions.jsonl, settings.json, summary.json")

@@ -3,7 +3,7 @@
 For each item the model answers twice, greedily: once with its own video and once with the video of
 another question (a seeded derangement over the distinct videos, so every item sees a different scene).
 Both answers are scored against the item's own solution with the kit's one parser
-(``rewards.soft_accuracy``); strict accuracy = share of items with soft accuracy 1 (METHOD.md section 3).
+(``rewards.soft_accuracy``); strict accuracy = share of items with soft accuracy 1 (docs/method.md §3).
 A model that ignores the video scores the same in both columns; the gap is the grounding.
 
 Chance level (``informed_chance``): the expected strict accuracy of a guesser who knows how many options

@@ -108,7 +108,7 @@ def _categories(record: dict, item: Any) -> dict[str, str]:
 
 
 def score_record(record: Any, where: str = "record 0", style: str = "eval", lenient: bool = False) -> Scored:
-    """Score one prediction record (FORMATS.md E, or another tool's field names); raises on bad input.
+    """Score one prediction record (docs/formats.md §E, or another tool's field names); raises on bad input.
 
     >>> r = score_record({"id": "q1", "ground_truth": "A,C", "output": "<answer>C</answer>"})
     >>> r.soft, r.multi, r.key

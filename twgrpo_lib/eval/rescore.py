@@ -1,6 +1,6 @@
 """``twgrpo rescore FILE``: score a predictions file again with the kit's answer parser.
 
-Reads a JSON list or JSON lines (detected from the content), such as the kit's own predictions (FORMATS.md E)
+Reads a JSON list or JSON lines (detected from the content), such as the kit's own predictions (docs/formats.md §E)
 or the evaluation logs published with the paper (JSON lines with ``question``, ``ground_truth``,
 ``model_output``, ``extracted_answer``, ``accuracy_score``, ``format_score``, ...; a ``.json`` name despite
 being JSON lines). A JSON object whose ``results`` entry is a list is read as that list. Prints the table of

@@ -1,4 +1,4 @@
-"""``twgrpo ablate``: the paper's ablations (METHOD.md section 6) as a grid of training + evaluation runs.
+"""``twgrpo ablate``: the paper's ablations (docs/method.md §6) as a grid of training + evaluation runs.
 
 Every row starts from the same checkpoint, trains on the same data with ``training.train`` and is scored on
 the same held-out questions with ``evaluation.run_evaluation`` (one scorer: ``metrics``), once per seed:
@@ -27,7 +27,7 @@ Differences from the paper's ablations:
 2. The seed sets the model's sampling and the data order (``seed`` and ``data_seed``); the paper fixes
    ``data_seed = 42``. Evaluation decoding is the paper's (temperature 0.1, top_p 0.001) with one fixed seed.
 3. The "bnpo, alpha = 1" row is not in the paper: it separates the change of aggregation (``grpo`` ->
-   ``bnpo``) from the token weights, which the paper's TW-GRPO changes together (METHOD.md section 1).
+   ``bnpo``) from the token weights, which the paper's TW-GRPO changes together (docs/method.md §1).
 4. The paper's numbers come from a 7B model on CLEVRER; the CPU default is a tiny model on mini-CLEVRER.
    Compare the direction and size of the differences between rows, not the levels.
 5. The score is over the first ``eval_limit`` validation questions of every type; the paper's ablation
@@ -62,7 +62,7 @@ class Row:
 
 
 ROWS: tuple[Row, ...] = (
-    Row("grpo_binary", "GRPO + binary reward", "grpo", "binary", "mixed", 41.1),  # METHOD.md s.6 main table
+    Row("grpo_binary", "GRPO + binary reward", "grpo", "binary", "mixed", 41.1),  # docs/method.md §6 main table
     Row("grpo_soft", "GRPO + soft reward", "grpo", "soft", "mixed", 41.2),  # s.6: with soft, TW-GRPO vs GRPO
     Row("bnpo_soft", "bnpo aggregation, alpha = 1 + soft reward", "bnpo", "soft", "mixed", None),  # not in paper
     Row("twgrpo_binary", "TW-GRPO + binary reward", "tw-grpo", "binary", "mixed", 42.6),  # s.6: soft vs binary
@@ -105,7 +105,7 @@ class AblationSettings:
     prompts_per_step: int = 1
     max_completion_length: int = 192  # mini-CLEVRER reasoning targets: 104 tokens on average, at most 168
     learning_rate: float | None = None  # None: the recipe's
-    alpha: float = 1.7  # token-weight ceiling of the tw-grpo rows (METHOD.md section 2)
+    alpha: float = 1.7  # token-weight ceiling of the tw-grpo rows (docs/method.md §2)
     max_items: int | None = None  # train on the first N items after the template filter
     eval_limit: int | None = 32  # first N evaluation questions (None: all)
     eval_max_new_tokens: int = 192

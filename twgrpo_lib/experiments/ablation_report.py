@@ -16,7 +16,7 @@ from pathlib import Path
 
 from twgrpo_lib.experiments.ablation import DYNAMICS, ROW_BY_NAME, ROWS, SCORES
 
-# The paper's three contrasts (METHOD.md section 6) plus the split of TW-GRPO into aggregation and weights:
+# The paper's three contrasts (docs/method.md §6) plus the split of TW-GRPO into aggregation and weights:
 # (title, better row, other row, the paper's numbers for (better, other) or None).
 CONTRASTS: tuple[tuple[str, str, str, tuple[float, float] | None], ...] = (
     ("soft vs binary reward (TW-GRPO)", "twgrpo_soft", "twgrpo_binary", (50.4, 42.6)),
@@ -121,7 +121,7 @@ def markdown_table(results: Sequence[dict], start: dict | None = None,
     questions = " or ".join(str(n) for n in sorted({r["questions"] for r in results}))
     lines = [f"## {title}", "",
              f"Strict / partial accuracy (%), mean ± sample standard deviation over seeds; {questions} evaluation "
-             "questions per run. Paper: CLEVRER counterfactual strict accuracy of Qwen2.5-VL-7B (METHOD.md s.6), "
+             "questions per run. Paper: CLEVRER counterfactual strict accuracy of Qwen2.5-VL-7B (docs/method.md §6), "
              "for the shape of the differences, not the level. \"Steps without signal\": training steps in which every "
              "group's G rewards were equal (zero advantages: the step changed nothing).", "",
              "| row | setting | seeds | strict all | partial all | strict single | strict multi | partial single "

@@ -86,7 +86,7 @@ class TinyConfig:
     tokens_per_second: int = 2  # as Qwen2.5-VL-7B-Instruct's config
     window_size: int = 112
     min_pixels: int = 56 * 56
-    max_pixels: int = 196 * 28 * 28  # METHOD.md section 5
+    max_pixels: int = 196 * 28 * 28  # docs/method.md §5
     seed: int = 0
 
 

@@ -9,7 +9,7 @@ A run is described by plain settings, merged in this order (later wins):
 
 Every key is either a ``TWGRPOConfig`` field (``num_generations``, ``learning_rate``, ...) or one of the run
 keys below (``RUN_KEYS``); anything else is an error naming the file and the key. ``--algo`` fixes what
-distinguishes the three algorithms (METHOD.md section 1):
+distinguishes the three algorithms (docs/method.md §1):
 
 - ``tw-grpo``: token weights on (``alpha``, 1.7 by default), TRL ``loss_type="bnpo"``: the paper's method;
 - ``grpo``: weights off, ``loss_type="grpo"``: the paper's baseline;

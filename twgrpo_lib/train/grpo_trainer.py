@@ -10,7 +10,7 @@ What this adds to TRL 1.16's ``GRPOTrainer``:
   A row's video is decoded once per generation batch and encoded once per distinct prompt, not per completion.
 - Vision special tokens (``<|video_pad|>``, ``<|image_pad|>``, ``<|vision_start|>``, ...) are suppressed in
   generation: a sampled placeholder would not match any vision feature.
-- Token weights (METHOD.md section 2): computed once per generation batch, without gradient, from the policy's
+- Token weights (docs/method.md §2): computed once per generation batch, without gradient, from the policy's
   last hidden states (LM head applied in chunks, ``token_weighting``), and applied per token before TRL's
   aggregation. They enter as per-token advantages ``A_i * w_{i,t}``: for the clipped losses
   (``grpo``/``bnpo``/``dapo``/``dr_grpo``) ``-min(r A w, clip(r) A w) = w * -min(r A, clip(r) A)`` as w > 0,
@@ -48,25 +48,25 @@ from twgrpo_lib.train.vision_inputs import (
 class TWGRPOConfig(GRPOConfig):
     """``GRPOConfig`` plus TW-GRPO's settings. Without a CUDA device, bf16/fp16 and gradient checkpointing are off."""
 
-    alpha: float = field(default=1.7, metadata={"help": "Largest token weight; 1.7 in the released run (METHOD.md "
+    alpha: float = field(default=1.7, metadata={"help": "Largest token weight; 1.7 in the released run (docs/method.md "
                                                         "section 2; some reference code defaults say 1.4 or 1.5)."})
     token_weighting: bool = field(default=True, metadata={"help": "Apply the paper's token weights (off: GRPO)."})
     divergence: str = field(default="paper", metadata={
-        "help": "Per-position divergence for the weights: 'paper' (METHOD.md section 2, the default) or an "
+        "help": "Per-position divergence for the weights: 'paper' (docs/method.md §2, the default) or an "
                 "alternative named in twgrpo_lib.core.token_weighting."})
     weight_chunk_size: int | None = field(default=None, metadata={
         "help": "Completion positions per LM-head chunk when computing weights, so only (G, chunk, V) logits "
                 "exist; None sizes chunks by memory (token_weighting.CHUNK_BYTES)."})
-    video_fps: float = field(default=2.0, metadata={"help": "Frames sampled per second (paper, METHOD.md s. 5)."})
-    video_max_frames: int = field(default=16, metadata={"help": "Most frames per video (paper, METHOD.md s. 5)."})
+    video_fps: float = field(default=2.0, metadata={"help": "Frames sampled per second (paper, docs/method.md §5)."})
+    video_max_frames: int = field(default=16, metadata={"help": "Most frames per video (paper, docs/method.md §5)."})
     video_max_pixels: int = field(default=VIDEO_MAX_PIXELS, metadata={
-        "help": "Most pixels per frame, 196*28*28 (paper, METHOD.md section 5)."})
+        "help": "Most pixels per frame, 196*28*28 (paper, docs/method.md §5)."})
     video_root: str | None = field(default=None, metadata={"help": "Folder that relative/absolute video paths "
                                                                    "of the dataset are re-rooted under."})
     freeze_vision_tower: bool = field(default=True, metadata={"help": "Freeze the vision encoder (paper)."})
     loss_type: str = field(default="bnpo", metadata={
-        "help": "TRL aggregation: 'bnpo' is TW-GRPO's token-level mean (METHOD.md s. 1); 'grpo' the baseline's."})
-    beta: float = field(default=0.0, metadata={"help": "KL coefficient; 0 in the paper (METHOD.md section 1)."})
+        "help": "TRL aggregation: 'bnpo' is TW-GRPO's token-level mean (docs/method.md §1); 'grpo' the baseline's."})
+    beta: float = field(default=0.0, metadata={"help": "KL coefficient; 0 in the paper (docs/method.md §1)."})
     logging_steps: float = field(default=1, metadata={"help": "Log every step (metrics.jsonl)."})
 
     def __post_init__(self):

@@ -1,6 +1,6 @@
 """Looking at focused thinking: sample one group of G answers and show where TW-GRPO puts its weight.
 
-``sample_group`` samples G completions to one video question with the training prompt (METHOD.md section 5)
+``sample_group`` samples G completions to one video question with the training prompt (docs/method.md §5)
 and keeps the policy's raw scores at every completion position, the input of ``token_weighting``;
 ``weight_views`` turns them into the paper's D_t and weights, and the alternatives beside them (token
 entropy, TRL's top-entropy mask, exact KL to the mean distribution); ``divergence_alive_only`` is D_t
@@ -40,7 +40,7 @@ class Group:
 
 
 def completion_mask(ids: torch.Tensor, end_ids: set[int]) -> torch.Tensor:
-    """1 up to and including each row's first end token, 0 after (METHOD.md section 1).
+    """1 up to and including each row's first end token, 0 after (docs/method.md §1).
 
     >>> completion_mask(torch.tensor([[5, 9, 0, 0], [5, 6, 7, 8]]), {9})
     tensor([[1, 1, 0, 0],
