@@ -21,8 +21,8 @@ CASES = {
 for name, text in CASES.items():
     assert tagged_answer(text) == (m.group(1) if (m := LAZY.search(text)) else None)
     number = 3 if "unclosed" in name else 200
-    ours = min(timeit.repeat(lambda: tagged_answer(text), number=number, repeat=3)) / number
-    regex = min(timeit.repeat(lambda: LAZY.search(text), number=number, repeat=3)) / number
-    fmt = min(timeit.repeat(lambda: format_reward_score(text), number=number, repeat=3)) / number
+    ours = min(timeit.repeat(lambda t=text: tagged_answer(t), number=number, repeat=3)) / number
+    regex = min(timeit.repeat(lambda t=text: LAZY.search(t), number=number, repeat=3)) / number
+    fmt = min(timeit.repeat(lambda t=text: format_reward_score(t), number=number, repeat=3)) / number
     print(f"{name:34s} str.find {ours * 1e6:10.1f} us   lazy regex {regex * 1e6:12.1f} us   "
           f"ratio {regex / ours:9.1f}x   format check {fmt * 1e6:8.1f} us")

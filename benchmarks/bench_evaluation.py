@@ -14,9 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from twgrpo_lib.eval import evaluation as ev
 from twgrpo_lib.data.predictions import append_record, read_records
 from twgrpo_lib.data.synthetic import build_dataset
+from twgrpo_lib.eval import evaluation as ev
+from twgrpo_lib.models.qwen import load_model
 from twgrpo_lib.models.tiny import build_tiny
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -29,7 +30,7 @@ with tempfile.TemporaryDirectory() as tmp:
     tmp = Path(tmp)
     model = str(build_tiny(tmp / "tiny"))
     build_dataset(tmp / "data", args.videos, seed=0, preset="tiny", workers=1)
-    ev.load_model(model)  # warm the imports and file cache before timing
+    load_model(model)  # warm the imports and file cache before timing
     rates, outputs = {}, {}
     for batch in (1, args.batch_size):
         settings = ev.EvalSettings(model=model, data=str(tmp / "data" / "val.json"), out=str(tmp / f"b{batch}"),

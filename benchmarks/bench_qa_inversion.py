@@ -12,16 +12,18 @@ import time
 import timeit
 from pathlib import Path
 
-from twgrpo_lib.core.qa_inversion import SAMPLE_PATH, invert_dataset, load_items
+from twgrpo_lib.core.qa_inversion import invert_dataset
+from twgrpo_lib.data import sample_path
+from twgrpo_lib.data.formats import read_records
 
 with tempfile.TemporaryDirectory() as tmp:
     if len(sys.argv) > 1:
         source = Path(sys.argv[1])
     else:  # ten copies of the sample: about the size of the full NExT-GQA validation file
         source = Path(tmp) / "sample_x10.json"
-        source.write_text(json.dumps(load_items(SAMPLE_PATH) * 10))
-    items = load_items(source)
-    load = min(timeit.repeat(lambda: load_items(source), number=1, repeat=5))
+        source.write_text(json.dumps(read_records(sample_path("nextgqa_val_sample.json")) * 10))
+    items = read_records(source)
+    load = min(timeit.repeat(lambda: read_records(source), number=1, repeat=5))
     invert = min(timeit.repeat(lambda: invert_dataset(items, p=0.5, seed=0), number=1, repeat=5))
     print(f"{len(items)} items: load {load * 1e3:.0f} ms, invert {invert * 1e3:.0f} ms "
           f"({len(items) / invert:,.0f} items/s), invert/load ratio {invert / load:.1f}x")

@@ -8,8 +8,7 @@ import statistics
 
 import pytest
 
-from twgrpo_lib.experiments import ablation
-from twgrpo_lib.experiments import ablation_report
+from twgrpo_lib.experiments import ablation, ablation_report
 from twgrpo_lib.experiments.ablation import ROW_BY_NAME, ROWS, AblationSettings, run_ablation
 from twgrpo_lib.train.grpo import ALGOS, resolve_settings
 
@@ -138,8 +137,10 @@ def test_csv_and_markdown(tmp_path):
     assert list(lines[0]) == list(ablation_report.CSV_COLUMNS)
     assert [(x["row"], int(x["seed"])) for x in lines] == [(r["row"], r["seed"]) for r in results]
     first = lines[0]
-    assert float(first["strict_all"]) == STRICT["grpo_soft"] and float(first["strict_single"]) == STRICT["grpo_soft"] + 1
-    assert float(first["first_reward_std"]) == pytest.approx(0.3) and float(first["last_reward_std"]) == pytest.approx(0.1)
+    assert float(first["strict_all"]) == STRICT["grpo_soft"]
+    assert float(first["strict_single"]) == STRICT["grpo_soft"] + 1
+    assert float(first["first_reward_std"]) == pytest.approx(0.3)
+    assert float(first["last_reward_std"]) == pytest.approx(0.1)
     assert float(first["last_completion_length"]) == 30 and float(first["train_seconds"]) >= 0
     assert float(first["no_signal_steps"]) == pytest.approx(1 / 3)  # step 1: every group's rewards were equal
 

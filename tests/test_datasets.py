@@ -6,15 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from twgrpo_lib.data.formats import (
-    DatasetFormatError,
-    build_training_dataset,
-    detect_format,
-    load_items,
-    read_items,
-    training_rows,
-)
 from twgrpo_lib.core.prompts import training_prompt
+from twgrpo_lib.data.examples import build_training_dataset, training_rows
+from twgrpo_lib.data.formats import DatasetFormatError, detect_format, load_items, read_items
 from twgrpo_lib.data.video import verify_videos
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twgrpo_lib.eval import evaluation as ev
 from twgrpo_lib.core import prompts
 from twgrpo_lib.data.predictions import read_records
+from twgrpo_lib.eval import evaluation as ev
 
 # A real format-B record (MMVU, shared fixtures), copied here so the test does not depend on that folder.
 MMVU_RECORD = {
@@ -258,7 +258,8 @@ def test_question_type_filter_names_the_file_when_nothing_is_left(finished_run, 
 
 
 def test_train_prompt_asks_as_training_did(tmp_path):
-    from twgrpo_lib.data.formats import build_training_dataset, load_items
+    from twgrpo_lib.data.examples import build_training_dataset
+    from twgrpo_lib.data.formats import load_items
 
     path = tmp_path / "a.json"
     path.write_text(json.dumps([{"video": "v.mp4", "problem": "Which will happen?\nA. x\nB. y",

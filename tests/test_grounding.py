@@ -6,14 +6,15 @@ the margins below must then be set to the measured numbers minus a tolerance.
 """
 
 import json
+
 import pytest
 import torch
 
 from twgrpo_lib import cli
+from twgrpo_lib.data.synthetic.build import build_dataset
 from twgrpo_lib.eval.grounding import grounding_report, swapped_videos
 from twgrpo_lib.models.shipped import load_shipped, shipped_path
 from twgrpo_lib.train.supervised import EncodedVideoCache, VideoSettings
-from twgrpo_lib.data.synthetic.build import build_dataset
 
 # A fresh mini-CLEVRER build with a seed the checkpoint never saw (it was trained on seed 0).
 FRESH = {"videos": 6, "seed": 4242, "val_fraction": 0.0}

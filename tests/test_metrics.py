@@ -6,9 +6,9 @@ import warnings
 import pytest
 
 from twgrpo_lib.cli import main
-from twgrpo_lib.eval.metrics import format_table, score_record, summarize
-from twgrpo_lib.eval.rescore import load_records
 from twgrpo_lib.core.rewards import soft_accuracy
+from twgrpo_lib.data.formats import read_records
+from twgrpo_lib.eval.metrics import format_table, score_record, summarize
 
 
 def record(rid, problem_or_options, truth, output, **extra):
@@ -166,10 +166,10 @@ def test_json_list_and_json_lines_read_the_same(tmp_path):
     wrapped.write_text(json.dumps({"results": PUBLISHED_LAYOUT}, indent=1), encoding="utf-8")
     with_bom = tmp_path / "bom.jsonl"
     with_bom.write_text("\ufeff" + as_lines.read_text(encoding="utf-8"), encoding="utf-8")
-    assert load_records(as_list) == (PUBLISHED_LAYOUT, [])
-    assert load_records(as_lines) == (PUBLISHED_LAYOUT, [1, 3])
-    assert load_records(wrapped)[0] == load_records(with_bom)[0] == PUBLISHED_LAYOUT
-    s = summarize(load_records(as_lines)[0])
+    assert read_records(as_list, with_lines=True) == (PUBLISHED_LAYOUT, [])
+    assert read_records(as_lines, with_lines=True) == (PUBLISHED_LAYOUT, [1, 3])
+    assert read_records(wrapped, with_lines=True)[0] == read_records(with_bom, with_lines=True)[0] == PUBLISHED_LAYOUT
+    s = summarize(read_records(as_lines, with_lines=True)[0])
     assert s["overall"]["strict_accuracy"] == 50.0 and s["stored_score_mismatches"] == 0
     assert s["overall"]["format_rate"] == 50.0
 
@@ -177,16 +177,16 @@ def test_json_list_and_json_lines_read_the_same(tmp_path):
 def test_malformed_inputs_name_file_and_line(tmp_path):
     lines = tmp_path / "broken.jsonl"
     lines.write_text(json.dumps(PUBLISHED_LAYOUT[0]) + "\n\n{\"question\": oops}\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"broken\.jsonl: line 3: malformed JSON line"):
-        load_records(lines)
+    with pytest.raises(ValueError, match=r"broken\.jsonl: line 3: not valid JSON"):
+        read_records(lines, with_lines=True)
     listed = tmp_path / "broken.json"
     listed.write_text('[\n  {"a": 1},\n  {"a": 2,}\n]\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"broken\.json: line 3"):
-        load_records(listed)
+        read_records(listed, with_lines=True)
     single = tmp_path / "one.json"
     single.write_text('{\n  "a": 1\n}\n', encoding="utf-8")
     with pytest.raises(ValueError, match="single JSON object"):
-        load_records(single)
+        read_records(single, with_lines=True)
 
 
 def test_cli_rescore_json_and_table(tmp_path, capsys):
@@ -197,7 +197,7 @@ def test_cli_rescore_json_and_table(tmp_path, capsys):
     assert summary["file"] == str(path) and summary["overall"]["strict_accuracy"] == 25.0
     assert summary["duplicates"] == 1 and "duplicate" in captured.err
 
-    assert main(["rescore", str(path), "--lenient", "--style", "train"]) == 0
+    assert main(["rescore", str(path), "--lenient", "--answer-style", "train"]) == 0
     out = capsys.readouterr().out
     assert "overall" in out and "50.00" in out and "style=train, lenient letters" in out
 
@@ -206,7 +206,7 @@ def test_cli_rescore_reports_bad_files(tmp_path, capsys):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"id": 1, "ground_truth": "A", "model_output": "A"}\nnot json\n', encoding="utf-8")
     assert main(["rescore", str(path)]) == 1
-    assert "bad.jsonl: line 2: malformed JSON line" in capsys.readouterr().err
+    assert "bad.jsonl: line 2: not valid JSON" in capsys.readouterr().err
     missing = tmp_path / "missing.jsonl"
     missing.write_text('{"id": 1, "model_output": "A"}\n', encoding="utf-8")
     assert main(["rescore", str(missing)]) == 1

@@ -84,7 +84,8 @@ def test_every_counterfactual_and_predictive_label_is_confirmed_by_resimulation(
         for q in generate_questions(sim, seed=index):
             correct = {LETTERS[k] for k in q.answer}
             if q.question_type == "counterfactual":
-                removed = next(i for i, o in enumerate(scene.objects) if q.question.startswith(f"Without the {o.name},"))
+                removed = next(i for i, o in enumerate(scene.objects)
+                               if q.question.startswith(f"Without the {o.name},"))
                 world, after = simulate(scene, {removed}), -1.0
             elif q.question_type == "predictive":
                 world, after = simulate(scene), (q.cut_frame - 1) / scene.preset.fps

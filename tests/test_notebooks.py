@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from twgrpo_lib.tutorial.runner import CI_PARAMETERS, NOTEBOOK_NAME, declared_parameters, list_notebooks, load_parameter_file
+from twgrpo_lib.tutorial.runner import (
+    CI_PARAMETERS,
+    NOTEBOOK_NAME,
+    declared_parameters,
+    list_notebooks,
+    load_parameter_file,
+)
 
 NOTEBOOKS = list_notebooks()
 

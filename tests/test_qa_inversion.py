@@ -13,18 +13,19 @@ import pytest
 
 from twgrpo_lib import cli
 from twgrpo_lib.core.qa_inversion import (
-    SAMPLE_PATH,
     invert_dataset,
     invert_item,
-    load_items,
     negatable_share,
     negate_question,
     parse_item,
     preview,
     render,
 )
+from twgrpo_lib.data import sample_path
+from twgrpo_lib.data.formats import read_records as load_items
 
 REPO = Path(__file__).resolve().parent.parent
+SAMPLE_PATH = sample_path("nextgqa_val_sample.json")
 FIXTURE = Path("/work/shared/fixtures/nextgqa_val.json")  # optional: used only when present
 CARD = REPO / "data_cards" / "nextgqa.md"
 
@@ -207,7 +208,7 @@ def test_format_a_input():
     ({"question": "why did he go"}, "neither format"),
 ])
 def test_malformed_records_name_index_and_field(record, field):
-    with pytest.raises(ValueError, match=re.escape(f"data.json: record 1: ") + ".*" + re.escape(field)):
+    with pytest.raises(ValueError, match=re.escape("data.json: record 1: ") + ".*" + re.escape(field)):
         invert_dataset([RECORDS[1], record], source="data.json")
 
 

@@ -146,7 +146,7 @@ def metrics(out: Path) -> list[dict]:
 def test_cli_trains_saves_and_the_result_evaluates(tiny_setup, tmp_path):
     from transformers import AutoModelForImageTextToText
 
-    from twgrpo_lib.eval.evaluation import load_model
+    from twgrpo_lib.models.qwen import load_model
 
     tiny, data = tiny_setup
     common = ["--model", tiny, "--data", data, "--max-steps", 2, "--num-generations", 2,
@@ -164,8 +164,8 @@ def test_cli_trains_saves_and_the_result_evaluates(tiny_setup, tmp_path):
         out = tmp_path / run
         assert (out / "checkpoint-1" / "model.safetensors").exists()
         assert (out / "checkpoint-2" / "model.safetensors").exists()
-        model, processor, device = load_model(str(out))  # what `twgrpo evaluate --model OUT` loads
-        assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration" and device == "cpu"
+        model, processor = load_model(str(out))  # what `twgrpo evaluate --model OUT` loads
+        assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration" and model.device.type == "cpu"
     settings = json.loads((tmp_path / "grpo" / "train_settings.json").read_text())
     assert settings["config"]["loss_type"] == "grpo" and settings["settings"]["template"] == "single"
     items = json.loads((data / "train.json").read_text())

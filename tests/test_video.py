@@ -1,6 +1,5 @@
 """Frame sampling, resizing, errors, caching and processor metadata of twgrpo_lib.data.video on small mp4s."""
 
-import math
 import os
 
 import numpy as np

@@ -1,21 +1,52 @@
 """TW-GRPO kit: token-weighted GRPO for video question answering, small enough to read.
 
-Modules, one idea each:
+The package is layered; a module imports only from its own layer and those above it in this list
+(``tests/test_layers.py`` checks it):
+
+``core``: the paper's ideas as pure functions, importing nothing else of the kit
 
 - ``answers``: the one answer parser shared by training rewards and benchmark scoring.
 - ``rewards``: soft / binary / IoU accuracy and the format reward (docs/method.md §3).
+- ``prompts``: the prompt strings of the paper's runs, verbatim, and the video chat turn (docs/method.md §7).
 - ``qa_inversion``: question-answer inversion (docs/method.md §4).
 - ``token_weighting``: the paper's per-token weights, memory-bounded (docs/method.md §2).
-- ``prompts``: the prompt strings of the paper's runs, verbatim (docs/method.md §7).
-- ``video`` and ``datasets``: frame sampling with decord and loaders for the benchmark formats.
-- ``synthetic``: mini-CLEVRER, a CLEVRER-like video benchmark generated locally.
-- ``metrics``, ``rescore`` and ``evaluation``: benchmark scoring and resumable evaluation runs.
-- ``tiny_model``: a tiny Qwen2.5-VL (tokenizer trained locally, model from a config), built offline.
-- ``trainer`` and ``vision_inputs``: the TW-GRPO trainer on top of TRL's ``GRPOTrainer``, with the video of
-  each prompt in every forward pass.
-- ``figures``: plotly figures of the notebooks.
-- ``tutorial``: runs the notebooks with papermill and renders them as HTML.
-- ``cli``: the ``twgrpo`` command.
+
+``data``: files and videos
+
+- ``formats``: the one JSON record reader and the loaders of the benchmark formats A-D (docs/formats.md).
+- ``examples``: training inputs built from items (TRL rows for GRPO, supervised examples).
+- ``video``: frame sampling with decord and the video settings (fps, frames, pixels).
+- ``predictions``: the predictions store that survives ``kill -9`` (docs/formats.md §E).
+- ``inversion``: ``twgrpo invert``, QA inversion of a file.
+- ``synthetic``: mini-CLEVRER, a CLEVRER-like video benchmark generated locally (``world``, ``physics``,
+  ``sampling``, ``render``, ``describe``, ``questions``, ``build`` = ``twgrpo make-data``, ``plots``).
+
+``models``: Qwen2.5-VL
+
+- ``qwen``: loading a checkpoint, the chat text of a video question, batches, loss and generation.
+- ``tiny``: a tiny Qwen2.5-VL (tokenizer trained locally, model from a config), built offline.
+- ``shipped``: the tiny checkpoint shipped with the kit.
+
+``train``: training
+
+- ``grpo_trainer``: ``TWGRPOConfig`` / ``TWGRPOTrainer`` on TRL's ``GRPOTrainer``, video in every forward.
+- ``vision_inputs``: video prompts for the trainer, decoded and encoded once per batch.
+- ``grpo``: ``twgrpo train``, GRPO / TW-GRPO runs from a recipe (``twgrpo_lib/recipes/``).
+- ``supervised``: the supervised next-token loop shared by ``pretrain`` (visual curriculum) and ``sft``
+  (warm start in the answer format).
+
+``eval``: evaluation
+
+- ``evaluation``: ``twgrpo evaluate``, resumable benchmark evaluation with the paper's protocol.
+- ``metrics`` and ``rescore``: strict / partial / per-option accuracy; ``twgrpo rescore``.
+- ``grounding``: does a model look at the video? right versus swapped video.
+- ``benchmarks``: the paper's benchmarks and evaluating several checkpoints side by side.
+
+``experiments``: ``grid`` (rows, scores), ``ablation`` (``twgrpo ablate``) and ``ablation_report`` (tables).
+
+``tutorial``: ``runner`` (runs and renders the notebooks), ``figures`` (plotly), ``focus`` (notebook 02).
+
+``cli``: the ``twgrpo`` command.
 """
 
 __version__ = "0.1.0"

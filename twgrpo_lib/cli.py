@@ -13,14 +13,17 @@ import sys
 
 # subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "invert": ("twgrpo_lib.core.qa_inversion", "question-answer inversion of a NExT-GQA / format-A file"),
+    "invert": ("twgrpo_lib.data.inversion", "question-answer inversion of a NExT-GQA / format-A file"),
     "make-data": ("twgrpo_lib.data.synthetic.build", "build mini-CLEVRER, a synthetic CLEVRER-like video QA dataset"),
     "build-tiny": ("twgrpo_lib.models.tiny", "build the tiny offline Qwen2.5-VL (tokenizer, processor, model)"),
-    "evaluate": ("twgrpo_lib.eval.evaluation", "evaluate a checkpoint on a benchmark file, resumable (predictions + summary)"),
-    "pretrain": ("twgrpo_lib.train.pretrain", "visual pre-training curriculum of a tiny Qwen2.5-VL on mini-CLEVRER videos"),
+    "evaluate": ("twgrpo_lib.eval.evaluation",
+                 "evaluate a checkpoint on a benchmark file, resumable (predictions + summary)"),
+    "pretrain": ("twgrpo_lib.train.pretrain",
+                 "visual pre-training curriculum of a tiny Qwen2.5-VL on mini-CLEVRER videos"),
     "sft": ("twgrpo_lib.train.sft", "supervised warm start on format-A items with reasoning targets"),
     "rescore": ("twgrpo_lib.eval.rescore", "score a predictions file again: strict / partial / per-option accuracy"),
-    "ablate": ("twgrpo_lib.experiments.ablation", "the paper's ablation grid (algorithm x reward x template, seeds): train, evaluate, tabulate"),
+    "ablate": ("twgrpo_lib.experiments.ablation",
+               "the paper's ablation grid (algorithm x reward x template, seeds): train, evaluate, tabulate"),
     "train": ("twgrpo_lib.train.grpo", "GRPO / TW-GRPO training from a recipe (tiny_cpu, paper_7b, lora_single_gpu)"),
 }
 

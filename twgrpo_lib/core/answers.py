@@ -118,6 +118,19 @@ def answer_set(answer: str, lenient: bool = False) -> frozenset[str]:
     return frozenset(piece.strip() for piece in answer.replace(" ", "").split(","))
 
 
+def solution_letters(solution: str) -> list[str]:
+    """The letters of a ground-truth solution such as ``"<answer>A,C</answer>"``, sorted; [] without the tags.
+
+    The one parser of solutions in data files (loaders, QA inversion, training rows); pieces are not checked
+    against the options here.
+
+    >>> solution_letters("<answer>C, A,A</answer>"), solution_letters("A"), solution_letters("<answer></answer>")
+    (['A', 'C'], [], [])
+    """
+    inside = tagged_answer(str(solution))
+    return [] if inside is None else sorted(answer_set(inside) - {""})
+
+
 def option_letters(item_or_problem: Any) -> tuple[str, ...]:
     """Letters of a question's options, in order; () when they cannot be found.
 

@@ -72,3 +72,16 @@ def general_eval_prompt(question: str, problem_type: str = "multiple choice") ->
     if problem_type not in GENERAL_TYPE_SUFFIX:
         raise ValueError(f"no answer suffix for problem_type {problem_type!r}; known: {sorted(GENERAL_TYPE_SUFFIX)}")
     return GENERAL_EVAL_TEMPLATE.format(Question=question) + GENERAL_TYPE_SUFFIX[problem_type]
+
+
+def video_chat(text: str, system: str | None = None) -> list[dict]:
+    """The chat messages of one video question: an optional system turn, then a user turn holding the video
+    first and the text after it (the order of the paper's scripts). Every prompt of the kit is built here.
+
+    >>> video_chat("Which?")
+    [{'role': 'user', 'content': [{'type': 'video'}, {'type': 'text', 'text': 'Which?'}]}]
+    >>> video_chat("Which?", system="Be brief.")[0]
+    {'role': 'system', 'content': 'Be brief.'}
+    """
+    messages = [] if system is None else [{"role": "system", "content": system}]
+    return messages + [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": text}]}]

@@ -37,15 +37,12 @@ Differences from the reference scripts (longmalongma/TW-GRPO, ``data/question_an
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import re
-import sys
-import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
+
+from twgrpo_lib.core.answers import solution_letters
 
 STYLES = ("nextgqa", "star")
 
@@ -68,7 +65,6 @@ _LEADING = re.compile(
 _C_OPTION = re.compile(r"^\(([A-Z])\)\s?(.*)$", re.DOTALL)
 _C_ANSWER = re.compile(r"^\s*\(([A-Z])\)\s*$")  # one letter of "(A)" or "(A),(C)"
 _A_OPTION = re.compile(r"^([A-Z])(?:[.):]\s*|\s+)(.*)$")
-_A_SOLUTION = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 
 
 def _match_case(replacement: str, original: str) -> str:
@@ -136,11 +132,14 @@ def parse_item(record: dict, index: int = 0, source: str = "input") -> MultipleC
         for i, option in enumerate(options):
             m = _C_OPTION.match(option) if isinstance(option, str) else None
             if not m or m.group(1) != chr(ord("A") + i):
-                raise ValueError(f"{where}: field 'options'[{i}] should look like '({chr(ord('A') + i)}) text', got {option!r}")
+                raise ValueError(f"{where}: field 'options'[{i}] should look like '({chr(ord('A') + i)}) text', "
+                                 f"got {option!r}")
             texts.append(m.group(2))
-        parts = [_C_ANSWER.match(a) for a in record["answer"].split(",")] if isinstance(record["answer"], str) else [None]
+        answer = record["answer"]
+        parts = [_C_ANSWER.match(a) for a in answer.split(",")] if isinstance(answer, str) else [None]
         if not all(parts) or any(ord(m.group(1)) - ord("A") >= len(texts) for m in parts):
-            raise ValueError(f"{where}: field 'answer' {record['answer']!r} is not one of the options (A)-({_letters(len(texts))[-1]})")
+            raise ValueError(f"{where}: field 'answer' {answer!r} is not one of the options "
+                             f"(A)-({_letters(len(texts))[-1]})")
         return MultipleChoice(str(record["question"]), texts, sorted({ord(m.group(1)) - ord("A") for m in parts}), "C")
     if "problem" in record and "solution" in record:
         lines = str(record["problem"]).rstrip("\n").split("\n")
@@ -153,13 +152,13 @@ def parse_item(record: dict, index: int = 0, source: str = "input") -> MultipleC
         labelled = [_A_OPTION.match(line.strip()) for line in lines[start:]]
         if len(labelled) < 2 or "".join(m.group(1) for m in labelled) != _letters(len(labelled)):
             raise ValueError(f"{where}: field 'problem' does not end with option lines 'A. text', 'B. text', ...")
-        m = _A_SOLUTION.search(str(record["solution"]))
-        letters = [c for c in (m.group(1) if m else "").replace(" ", "").split(",") if c]
+        letters = solution_letters(record["solution"])
         if not letters or any(len(c) != 1 or c not in _letters(len(labelled)) for c in letters):
             raise ValueError(f"{where}: field 'solution' {record['solution']!r} is not a set of option letters "
                              f"among A-{_letters(len(labelled))[-1]}")
         question = "\n".join(lines[:start]).strip()
-        return MultipleChoice(question, [m.group(2) for m in labelled], sorted({ord(c) - ord("A") for c in letters}), "A")
+        answers = sorted({ord(c) - ord("A") for c in letters})
+        return MultipleChoice(question, [m.group(2) for m in labelled], answers, "A")
     raise ValueError(f"{where}: neither format C (question, options, answer) nor format A (problem, solution); "
                      f"fields present: {sorted(record)}")
 
@@ -179,7 +178,7 @@ def to_record(original: dict, item: MultipleChoice, is_negated: bool) -> dict:
         record["answer"] = ",".join(f"({letters[i]})" for i in item.answers)
     else:
         record["options"] = [f"{letter}. {text}" for letter, text in zip(letters, item.options)]
-    record["problem"] = item.question + "\n" + "\n".join(f"{letter}. {text}" for letter, text in zip(letters, item.options))
+    record["problem"] = item.question + "\n" + "\n".join(f"{a}. {text}" for a, text in zip(letters, item.options))
     record["solution"] = "<answer>" + ",".join(letters[i] for i in item.answers) + "</answer>"
     record["is_negated"] = is_negated
     return record
@@ -256,7 +255,8 @@ class InversionStats:
 
 
 def invert_dataset(items: list[dict], p: float = 0.5, seed: int = 0, style: str = "nextgqa",
-                   random_drop: bool = True, source: str = "input", max_examples: int = 5) -> tuple[list[dict], InversionStats]:
+                   random_drop: bool = True, source: str = "input",
+                   max_examples: int = 5) -> tuple[list[dict], InversionStats]:
     """Negate each single-answer item with probability ``p``; return the output records and statistics.
 
     Item i draws from ``random.Random(s_i)``, s_i the i-th draw of ``random.Random(seed)``: the same seed
@@ -345,44 +345,3 @@ def preview(question: str, options: list[str], answer: str, style: str = "nextgq
     inverted = invert_item(record, random.Random(seed), style=style, random_drop=random_drop)
     after = render(inverted) if inverted else f"no {style} rule negates this question: the item is not inverted"
     return "before:\n" + render(record) + "\n\nafter:\n" + after
-
-
-SAMPLE_PATH = Path(__file__).resolve().parents[1] / "data" / "samples" / "nextgqa_val_sample.json"
-
-
-def load_items(path: str | Path) -> list[dict]:
-    """Read a JSON list of records; anything else is an error naming the file."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
-    return data
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path, help="JSON list in format C (NExT-GQA) or A (problem/solution)")
-    parser.add_argument("output", type=Path, help="where to write the JSON list of format-A items")
-    parser.add_argument("--style", choices=STYLES, default="nextgqa", help="negation rule set (default: nextgqa)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--p", type=float, default=0.5, help="probability of negating an item (paper: 0.5)")
-    parser.add_argument("--no-random-drop", action="store_true",
-                        help="keep every distractor (n-1 correct letters) instead of k uniform in {1..n-1}")
-
-
-def run(args: argparse.Namespace) -> int:
-    start = time.perf_counter()
-    try:
-        items = load_items(args.input)
-        output, stats = invert_dataset(items, p=args.p, seed=args.seed, style=args.style,
-                                       random_drop=not args.no_random_drop, source=str(args.input))
-    except (OSError, ValueError) as err:
-        print(f"twgrpo invert: {err}", file=sys.stderr)
-        return 1
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(output, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(stats.summary())
-    print(f"wrote {len(output)} items to {args.output} in {time.perf_counter() - start:.2f} s")
-    return 0

@@ -35,7 +35,8 @@ Differences from the reference code (longmalongma/TW-GRPO, ``src/open_r1/grpo.py
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twgrpo_lib.core.answers import answer_set, extract_answer
 
@@ -119,7 +120,8 @@ def format_reward_score(completion: Any, style: str = "train") -> float:
     At most one ``<think>`` and one ``<answer>`` (opening tags). ``style="train"``: text before ``<think>``
     and whitespace or "!" after ``</answer>`` are allowed; ``style="eval"``: neither.
 
-    >>> format_reward_score("Sure. <think>x</think> <answer>B</answer>!"), format_reward_score("Sure. <think>x</think> <answer>B</answer>!", "eval")
+    >>> text = "Sure. <think>x</think> <answer>B</answer>!"
+    >>> format_reward_score(text), format_reward_score(text, "eval")
     (1.0, 0.0)
     >>> format_reward_score("<think>x</think><think>y</think><answer>B</answer>")
     0.0

@@ -1,4 +1,4 @@
-"""Read the benchmark formats A-D of docs/formats.md into one item layout, and build the training dataset.
+"""Read the benchmark formats A-D of docs/formats.md into one item layout.
 
 Every loader returns plain dicts with the fields of format A plus a few more:
 
@@ -32,7 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from twgrpo_lib.core.prompts import TRAIN_TEMPLATES, training_prompt
+from twgrpo_lib.core.answers import solution_letters
 from twgrpo_lib.core.qa_inversion import parse_item
 from twgrpo_lib.data.video import resolve_video_path
 
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 FORMATS = ("A", "B", "C", "D")
 _B_OPTION = re.compile(r"^([A-Z])\.\s*(.*)$", re.DOTALL)
-_SOLUTION = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 _FIELD = re.compile(r"field '([^']+)'")
 _CLEVRER_VIDEO = re.compile(r"^video_(\d+)\.mp4$")
 
@@ -73,27 +72,64 @@ class LoadResult:
         return text
 
 
-def read_records(path: str | os.PathLike) -> list:
-    """The records of a JSON list or JSON Lines file; malformed JSON names the file (and line)."""
+def read_text(path: str | os.PathLike) -> str:
+    """The text of a UTF-8 file (a byte-order mark is dropped); a missing or non-UTF-8 file names itself."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    if path.suffix in (".jsonl", ".ndjson"):
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise DatasetFormatError(path, "file not found") from None
+    except IsADirectoryError:
+        raise DatasetFormatError(path, "is a folder, not a file") from None
+    except UnicodeDecodeError as err:
+        raise DatasetFormatError(path, f"not UTF-8 text (byte {err.start}: {err.reason})") from None
+
+
+def _parse(text: str, path: Path, line: int | None = None):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DatasetFormatError(path, f"not valid JSON ({err.msg}, column {err.colno})",
+                                 line=err.lineno if line is None else line) from None
+    except RecursionError:
+        raise DatasetFormatError(path, "JSON nested too deeply to read", line=line) from None
+
+
+def read_records(path: str | os.PathLike, *, with_lines: bool = False):
+    """The records of a JSON file: a list, one object per line (JSON Lines) or ``{"results": [...]}`` (the
+    layout of some published evaluation logs). The one reader of JSON data files in the kit.
+
+    Blank lines are skipped. Any defect (missing file, not UTF-8, malformed or deeply nested JSON, another
+    layout) raises :class:`DatasetFormatError` naming the file and, for JSON Lines, the line. With
+    ``with_lines`` returns ``(records, line numbers)``; the numbers are [] unless the file is JSON Lines.
+    """
+    path = Path(path)
+    text = read_text(path)
+    stripped = text.lstrip()
+    records, lines = None, []
+    if stripped.startswith("["):
+        records = _parse(text, path)
+    elif stripped.startswith("{"):
+        try:
+            whole = json.loads(text)  # one object, possibly pretty-printed over several lines
+        except (json.JSONDecodeError, RecursionError):
+            whole = None  # not one object: JSON Lines, parsed (and reported) line by line below
+        if isinstance(whole, dict) and isinstance(whole.get("results"), list):
+            records = whole["results"]
+        elif isinstance(whole, dict) and path.suffix not in (".jsonl", ".ndjson"):
+            raise DatasetFormatError(path, "a single JSON object without a 'results' list; expected a JSON "
+                                           "list or one record per line")
+    elif stripped:
+        raise DatasetFormatError(path, f"not JSON: starts with {stripped[:20]!r}", line=1)
+    if records is None:
         records = []
         for number, line in enumerate(text.splitlines(), 1):
             if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise DatasetFormatError(path, f"not valid JSON ({err.msg}, column {err.colno})",
-                                             line=number) from None
-        return records
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise DatasetFormatError(path, f"not valid JSON ({err.msg})", line=err.lineno) from None
-    if not isinstance(data, list):
-        raise DatasetFormatError(path, f"expected a JSON list of records, got {type(data).__name__}")
-    return data
+                records.append(_parse(line, path, line=number))
+                lines.append(number)
+    if not isinstance(records, list):
+        raise DatasetFormatError(path, f"expected a JSON list of records, got {type(records).__name__}")
+    return (records, lines) if with_lines else records
 
 
 def detect_format(record: dict) -> str | None:
@@ -188,8 +224,7 @@ def _from_b(record: dict, path: Path, index: int, video_root) -> dict:
         if not m or m.group(1) != chr(ord("A") + i):
             raise DatasetFormatError(path, f"entry {i} should look like '{chr(ord('A') + i)}. text', got {option!r}",
                                      index, "options")
-    m = _SOLUTION.search(str(record["solution"]))
-    letters = [c for c in (m.group(1) if m else "").replace(" ", "").split(",") if c]
+    letters = solution_letters(record["solution"])
     valid = [chr(ord("A") + i) for i in range(len(options))]
     if not letters or any(c not in valid for c in letters):
         raise DatasetFormatError(path, f"{record['solution']!r} is not '<answer>X</answer>' with option letters "
@@ -293,55 +328,3 @@ def load_items(path: str | os.PathLike, *, video_root: str | os.PathLike | None 
     if result.skipped:
         logger.info(result.summary())
     return result.items
-
-
-def training_rows(items: list[dict], template: str = "mixed") -> list[dict]:
-    """One row per item: the chat prompt of docs/method.md §5 (no system prompt) and the reward's columns.
-
-    The prompt's video part is ``{"type": "video"}`` with the path in the ``video`` column, the layout TRL
-    uses for images: a path inside the content part would make Arrow add ``"video": None`` to the text part,
-    which Qwen's chat template (it tests ``'video' in content``) renders as a second video.
-
-    >>> row = training_rows([{"problem": "Which?\\nA. x\\nB. y", "solution": "<answer>A</answer>",
-    ...                       "video": "v.mp4", "id": "1"}])[0]
-    >>> row["prompt"][0]["content"][1]["text"].startswith("Which?\\nA. x\\nB. y  Output the thinking")
-    True
-    """
-    if template not in TRAIN_TEMPLATES:
-        raise ValueError(f"unknown template {template!r}; one of {sorted(TRAIN_TEMPLATES)}")
-    rows = []
-    for index, item in enumerate(items):
-        missing = [name for name in ("problem", "solution", "video") if not item.get(name)]
-        if missing:
-            raise ValueError(f"item {index} (id {item.get('id', index)}): missing field(s) {missing}")
-        text = training_prompt(item["problem"], template)
-        rows.append({
-            "prompt": [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": text}]}],
-            "solution": item["solution"], "video": item["video"], "problem": item["problem"],
-            "id": str(item.get("id", index)), "question_type": str(item.get("question_type") or ""),
-            "num_correct": len(_SOLUTION.search(item["solution"]).group(1).split(",")),
-        })
-    return rows
-
-
-def build_training_dataset(items: list[dict], *, template: str = "mixed",
-                           video_root: str | os.PathLike | None = None, verify: bool = False):
-    """A ``datasets.Dataset`` of :func:`training_rows`; columns prompt, solution, video, problem, id,
-    question_type, num_correct.
-
-    ``video_root`` re-roots the items' video paths (for items that were loaded without one). With
-    ``verify`` every video is opened first and a bad one raises ``ValueError`` with the full report;
-    frame sampling itself (fps, frames, pixels) is the trainer's setting, applied when a batch is decoded.
-    """
-    import datasets
-
-    from twgrpo_lib.data.video import verify_videos
-
-    if video_root is not None:
-        items = [dict(item, video=resolve_video_path(item.get("video_original", item["video"]), video_root))
-                 for item in items]
-    if verify:
-        report = verify_videos(items)
-        if report.bad:
-            raise ValueError("videos not usable for training:\n" + report.summary())
-    return datasets.Dataset.from_list(training_rows(items, template))

@@ -42,7 +42,8 @@ def read_records(path: Path, repair: bool = True) -> list[dict]:
             except ValueError as err:
                 if any(rest.strip(b"\x00 \t\r") for rest in lines[number:]):
                     raise ValueError(f"{path}: line {number} is not a JSON record ({err})") from None
-                warnings.warn(f"{path}: dropped a truncated last line ({len(raw)} bytes); that question is re-run")
+                warnings.warn(f"{path}: dropped a truncated last line ({len(raw)} bytes); that question is re-run",
+                              stacklevel=2)
                 break
             records.append(record)
             good_end = end

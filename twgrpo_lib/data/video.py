@@ -40,6 +40,26 @@ FACTOR = 28  # patch 14 x spatial merge 2: H and W must be multiples of this
 TEMPORAL_PATCH_SIZE = 2  # Qwen2.5-VL packs frames in pairs
 VIDEO_MIN_PIXELS = 128 * 28 * 28  # qwen-vl-utils' per-frame minimum for videos
 VIDEO_MAX_PIXELS = 196 * 28 * 28  # the paper's per-frame maximum
+VIDEO_FPS = 2.0  # the paper's sampling rate
+VIDEO_MAX_FRAMES = 16  # the paper's most frames per clip
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """How a clip is sampled and sized before the processor sees it; the defaults are the paper's (docs/method.md
+    §5). The one home of these defaults: training, evaluation and the notebooks take a ``VideoSettings``.
+
+    >>> VideoSettings()
+    VideoSettings(fps=2.0, max_frames=16, max_pixels=153664)
+    """
+
+    fps: float = VIDEO_FPS
+    max_frames: int = VIDEO_MAX_FRAMES
+    max_pixels: int = VIDEO_MAX_PIXELS
+
+    def load_kwargs(self) -> dict:
+        """Keyword arguments of ``load_video`` / ``VideoCache.load``."""
+        return {"fps": self.fps, "max_frames": self.max_frames, "max_pixels": self.max_pixels}
 
 
 class VideoError(Exception):
@@ -106,8 +126,8 @@ def smart_resize(height: int, width: int, *, factor: int = FACTOR, min_pixels: i
     return h_bar, w_bar
 
 
-def num_sample_frames(window_frames: int, source_fps: float, *, fps: float = 2.0, max_frames: int = 16,
-                      min_frames: int = 4) -> int:
+def num_sample_frames(window_frames: int, source_fps: float, *, fps: float = VIDEO_FPS,
+                      max_frames: int = VIDEO_MAX_FRAMES, min_frames: int = 4) -> int:
     """How many frames to sample: ``fps`` per second of video, clamped, even (see the module docstring).
 
     >>> num_sample_frames(128, 25.6)               # a 5 s CLEVRER video at 2 fps
@@ -160,8 +180,8 @@ def _open(path: str):
         raise VideoDecodeError(path, f"cannot open video ({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
 
 
-def load_video(path: str | os.PathLike, *, fps: float = 2.0, max_frames: int = 16, min_frames: int = 4,
-               max_pixels: int = VIDEO_MAX_PIXELS, min_pixels: int | None = None,
+def load_video(path: str | os.PathLike, *, fps: float = VIDEO_FPS, max_frames: int = VIDEO_MAX_FRAMES,
+               min_frames: int = 4, max_pixels: int = VIDEO_MAX_PIXELS, min_pixels: int | None = None,
                end_time: float | None = None) -> VideoClip:
     """Decode only the sampled frames of ``path`` and resize them for Qwen2.5-VL.
 

@@ -19,7 +19,8 @@ from twgrpo_lib.eval.evaluation import EvalSettings, run_evaluation
 # Benchmarks of the paper's table (docs/method.md §6): annotation file, videos, and the kit's format.
 BENCHMARKS = {
     "CLEVRER counterfactual": {
-        "format": "D (raw CLEVRER annotations; multiple-choice questions become format A); --question-type counterfactual",
+        "format": "D (raw CLEVRER annotations; multiple-choice questions become format A); "
+                  "--question-type counterfactual",
         "annotations": "validation.json from clevrer.csail.mit.edu (CC0)",
         "videos": "video_validation.zip from clevrer.csail.mit.edu (5,000 videos of 5 s, 480x320)",
         "paper_questions": "9,238 (3,945 single-answer + 5,293 multi-answer)",

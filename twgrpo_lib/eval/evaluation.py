@@ -40,10 +40,21 @@ import time
 import warnings
 import zlib
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
+import twgrpo_lib
 from twgrpo_lib.core import prompts
+from twgrpo_lib.core.answers import extract_answer
+from twgrpo_lib.core.rewards import format_reward_score, soft_accuracy
+from twgrpo_lib.data.formats import load_items
 from twgrpo_lib.data.predictions import append_record, question_key, read_records
+from twgrpo_lib.data.video import VideoCache, VideoSettings, processor_video_kwargs
+from twgrpo_lib.eval import metrics
+
+PAPER_VIDEO = VideoSettings()  # docs/method.md §7: 2 fps, at most 16 frames of at most 196*28*28 pixels
 
 PREDICTIONS = "predictions.jsonl"
 SETTINGS = "settings.json"
@@ -64,9 +75,9 @@ class EvalSettings:
     limit: int | None = None
     question_type: str | None = None  # keep only these question types (comma-separated), e.g. "counterfactual"
     batch_size: int = 16  # paper: 16
-    fps: float = 2.0  # paper: 2 fps ...
-    max_frames: int = 16  # ... at most 16 frames ...
-    max_pixels: int = 196 * 28 * 28  # ... of at most 196*28*28 pixels
+    fps: float = PAPER_VIDEO.fps  # paper: 2 fps ...
+    max_frames: int = PAPER_VIDEO.max_frames  # ... at most 16 frames ...
+    max_pixels: int = PAPER_VIDEO.max_pixels  # ... of at most 196*28*28 pixels
     temperature: float = 0.1  # paper: sampling on, temperature 0.1, top_p 0.001 (effectively greedy)
     top_p: float = 0.001
     greedy: bool = False
@@ -110,7 +121,7 @@ def prepare_output(settings: EvalSettings, force: bool = False) -> Path:
                                  "use another --out, or --force to set it aside and start over")
             kept = out / f"predictions.{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.jsonl"
             predictions.rename(kept)
-            warnings.warn(f"settings changed ({problem}): previous predictions kept as {kept}")
+            warnings.warn(f"settings changed ({problem}): previous predictions kept as {kept}", stacklevel=2)
     tmp = settings_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(current, indent=2) + "\n")
     os.replace(tmp, settings_file)
@@ -154,9 +165,7 @@ def user_text(item: dict, mode: str) -> str:
 
 def build_messages(item: dict, mode: str) -> list[dict]:
     """Chat messages for one item: video first, then the text (as the paper's scripts)."""
-    messages = [{"role": "system", "content": prompts.CLEVRER_SYSTEM_PROMPT}] if mode == "clevrer" else []
-    content = [{"type": "video"}, {"type": "text", "text": user_text(item, mode)}]
-    return messages + [{"role": "user", "content": content}]
+    return prompts.video_chat(user_text(item, mode), prompts.CLEVRER_SYSTEM_PROMPT if mode == "clevrer" else None)
 
 
 # --- scoring of one answer -------------------------------------------------------------------------------
@@ -168,9 +177,6 @@ def make_record(item: dict, output: str | None, style: str = "eval", error: str 
     >>> r["extracted_answer"], r["accuracy_score"], r["format_score"]
     ('A', 0.5, 1.0)
     """
-    from twgrpo_lib.core.answers import extract_answer
-    from twgrpo_lib.core.rewards import format_reward_score, soft_accuracy
-
     record = {"id": item["id"], "question": item, "ground_truth": item["solution"], "model_output": output}
     if error is not None:
         record.update(extracted_answer=None, accuracy_score=None, format_score=None, error=error)
@@ -182,20 +188,6 @@ def make_record(item: dict, output: str | None, style: str = "eval", error: str 
 
 
 # --- model and generation --------------------------------------------------------------------------------
-def load_model(path: str):
-    """Model, processor and device: CUDA + bf16 when available, else CPU fp32; left padding for batches."""
-    import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, trust_remote_code=False, use_safetensors=True)
-    model.to(device).eval()
-    processor = AutoProcessor.from_pretrained(path, trust_remote_code=False)
-    processor.tokenizer.padding_side = "left"
-    return model, processor, device
-
-
 def load_clips(items: list[dict], settings: EvalSettings, cache) -> tuple[list, list[str | None]]:
     """Decode each item's video (``cache``: a ``video.VideoCache``, CLEVRER asks several questions per video);
     a failure is returned as an error string for that item, never raised."""
@@ -229,9 +221,7 @@ def decoding(settings: EvalSettings) -> dict:
 def generate_batch(model, processor, device: str, items: list[dict], clips: list, modes: list[str],
                    settings: EvalSettings) -> list[tuple[str, int]]:
     """Generate answers for one batch (left padded); returns (completion text, its token count) per item."""
-    import torch
-
-    from twgrpo_lib.data.video import processor_video_kwargs
+    import torch  # only once questions are generated: scoring and resuming need no torch
 
     texts = [processor.apply_chat_template(build_messages(item, mode), tokenize=False, add_generation_prompt=True)
              for item, mode in zip(items, modes)]
@@ -265,11 +255,6 @@ def evaluate_batch(model, processor, device: str, batch: list[dict], settings: E
 
 def run_evaluation(settings: EvalSettings, force: bool = False, progress: bool = True) -> dict:
     """Evaluate, resuming from ``OUT/predictions.jsonl``; write and return the summary dict."""
-    from tqdm.auto import tqdm
-
-    from twgrpo_lib.data.formats import load_items
-    from twgrpo_lib.data.video import VideoCache
-
     items = load_items(settings.data, video_root=settings.video_root)
     if settings.question_type:
         wanted = {t.strip() for t in settings.question_type.split(",")}
@@ -286,7 +271,10 @@ def run_evaluation(settings: EvalSettings, force: bool = False, progress: bool =
     todo = [item for item in items if question_key(item) not in done]
     started = time.time()
     if todo:
-        model, processor, device = load_model(settings.model)
+        from twgrpo_lib.models.qwen import load_model  # torch and transformers: only when questions remain
+
+        model, processor = load_model(settings.model, padding_side="left")
+        device = str(model.device)
         cache = VideoCache(maxsize=max(32, 2 * settings.batch_size))
         with open(predictions, "a", encoding="utf-8") as fh, \
                 tqdm(total=len(items), initial=len(items) - len(todo), desc="evaluate", unit="q",
@@ -304,10 +292,6 @@ def run_evaluation(settings: EvalSettings, force: bool = False, progress: bool =
 # --- summary -------------------------------------------------------------------------------------------
 def library_versions() -> dict[str, str]:
     """Versions of the libraries that move the number (trl read from metadata, not imported)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    import twgrpo_lib
-
     found = {"twgrpo_lib": twgrpo_lib.__version__}
     for name in ("torch", "transformers", "trl"):
         try:
@@ -320,9 +304,7 @@ def library_versions() -> dict[str, str]:
 def write_summary(settings: EvalSettings, predictions: Path, keys: set[str], modes: list[str], seconds: float,
                   generated: int) -> dict:
     """Score the records of this run's questions with ``metrics`` and write ``OUT/summary.json``."""
-    import torch
-
-    from twgrpo_lib.eval import metrics
+    import torch  # the device name; torch is already loaded when anything was generated
 
     records = [r for r in read_records(predictions) if question_key(r) in keys]
     summary = metrics.summarize(records, source=str(predictions), style=settings.answer_style)
@@ -344,7 +326,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = EvalSettings("", "", "")
     parser.add_argument("--model", required=True, help="Qwen2.5-VL checkpoint folder (or the tiny model)")
     parser.add_argument("--data", required=True, help="annotation file in format A, B, C or D (docs/formats.md)")
-    parser.add_argument("--video-root", default=None, help="folder the data file's video paths are re-rooted under (default: relative paths "
+    parser.add_argument("--video-root", default=None,
+                        help="folder the data file's video paths are re-rooted under (default: relative paths "
                         "are relative to the data file)")
     parser.add_argument("--out", required=True, help="output folder: predictions.jsonl, settings.json, summary.json")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N questions")
@@ -353,7 +336,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="questions per generate call (paper: 16)")
     parser.add_argument("--fps", type=float, default=d.fps, help="frame sampling rate (paper: 2)")
     parser.add_argument("--max-frames", type=int, default=d.max_frames, help="frames per video at most (paper: 16)")
-    parser.add_argument("--max-pixels", type=int, default=d.max_pixels, help="pixels per frame at most (paper: 196*28*28)")
+    parser.add_argument("--max-pixels", type=int, default=d.max_pixels,
+                        help="pixels per frame at most (paper: 196*28*28)")
     parser.add_argument("--temperature", type=float, default=d.temperature, help="sampling temperature (paper: 0.1)")
     parser.add_argument("--top-p", type=float, default=d.top_p, help="nucleus sampling (paper: 0.001)")
     parser.add_argument("--greedy", action="store_true", help="greedy decoding instead of the paper's sampling")
@@ -370,8 +354,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from twgrpo_lib.eval import metrics
-
     names = {f.name for f in dataclasses.fields(EvalSettings)}
     settings = EvalSettings(**{k: v for k, v in vars(args).items() if k in names})
     try:

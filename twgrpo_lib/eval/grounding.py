@@ -22,10 +22,10 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from twgrpo_lib.core import prompts
-from twgrpo_lib.core.answers import answer_set, extract_answer, option_letters
+from twgrpo_lib.core.answers import option_letters, solution_letters
 from twgrpo_lib.core.rewards import format_reward_score, soft_accuracy
-from twgrpo_lib.train.supervised import Example, EncodedVideoCache, generate, mean_loss
+from twgrpo_lib.data.examples import Example, item_example
+from twgrpo_lib.models.qwen import EncodedVideoCache, generate, mean_loss
 
 
 def swapped_videos(videos: Sequence[str], seed: int = 0) -> list[str]:
@@ -54,19 +54,6 @@ def informed_chance(n_options: int, n_correct: int) -> float:
     return 1.0 / math.comb(n_options, n_correct)
 
 
-def item_example(item: dict, video_root: str | Path = ".", mode: str = "mixed") -> Example:
-    """A format-A item as an ``Example``: training prompt (``prompts.training_prompt``) and target completion.
-
-    The target is the item's ``reasoning`` when it already holds the answer tags, else
-    ``<think>{reasoning}</think><answer>{letters}</answer>`` built from ``reasoning`` and ``solution``.
-    """
-    target = item.get("reasoning") or ""
-    if "<answer>" not in target:
-        letters = ",".join(sorted(answer_set(extract_answer(item["solution"]))))
-        target = f"<think>{target}</think><answer>{letters}</answer>"
-    return Example(str(Path(video_root) / item["video"]), prompts.training_prompt(item["problem"], mode), target)
-
-
 def grounding_report(model, processor, cache: EncodedVideoCache, items: Sequence[dict], *, video_root: str | Path = ".",
                      seed: int = 0, max_new_tokens: int = 96, batch_size: int = 16,
                      return_outputs: bool = False) -> dict:
@@ -87,7 +74,7 @@ def grounding_report(model, processor, cache: EncodedVideoCache, items: Sequence
                         batch_size=batch_size)
     strict_right = [soft_accuracy(o, it["solution"]) == 1.0 for o, it in zip(right_out, items)]
     strict_swap = [soft_accuracy(o, it["solution"]) == 1.0 for o, it in zip(swap_out, items)]
-    sizes = [(len(option_letters(it["problem"])), len(answer_set(extract_answer(it["solution"])))) for it in items]
+    sizes = [(len(option_letters(it["problem"])), len(solution_letters(it["solution"]))) for it in items]
     report = {
         "n": len(items),
         "strict_right": _mean(strict_right),

@@ -216,7 +216,8 @@ def _pct(value: float | None) -> str:
 def format_table(summary: dict[str, Any]) -> str:
     """A readable text table of a summary.
 
-    >>> print(format_table(summarize([{"ground_truth": "B", "model_output": "<answer>B</answer>"}])))  # doctest: +ELLIPSIS
+    >>> records = [{"ground_truth": "B", "model_output": "<answer>B</answer>"}]
+    >>> print(format_table(summarize(records)))  # doctest: +ELLIPSIS
     group          count  strict %  partial %  format %
     overall            1    100.00     100.00      0.00
     ...

@@ -19,53 +19,14 @@ import warnings
 from pathlib import Path
 
 from twgrpo_lib.core.answers import STYLES
+from twgrpo_lib.data.formats import read_records
 from twgrpo_lib.eval.metrics import format_table, summarize
-
-
-def load_records(path: str | Path) -> tuple[list, list[int]]:
-    """Records of a JSON list or JSON-lines file and the line number where each starts.
-
-    Blank lines of a JSON-lines file are skipped; a malformed line raises ``ValueError`` naming the file and
-    the line number.
-    """
-    path = Path(path)
-    text = path.read_text(encoding="utf-8-sig")
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            records = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: line {err.lineno}: malformed JSON: {err.msg}") from None
-        if not isinstance(records, list):
-            raise ValueError(f"{path}: expected a JSON list of records")
-        return records, []
-    if stripped.startswith("{") and "\n" in stripped.rstrip():
-        try:  # one pretty-printed object, e.g. {"results": [...]}
-            whole = json.loads(text)
-        except json.JSONDecodeError:
-            whole = None
-        if isinstance(whole, dict):
-            if isinstance(whole.get("results"), list):
-                return whole["results"], []
-            raise ValueError(f"{path}: a single JSON object without a 'results' list; expected a JSON list "
-                             "or one record per line")
-    records, lines = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: line {number}: malformed JSON line: {err.msg} "
-                             f"(column {err.colno})") from None
-        lines.append(number)
-    return records, lines
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="predictions: JSON list or JSON lines")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
-    parser.add_argument("--style", choices=STYLES, default="eval",
+    parser.add_argument("--answer-style", choices=STYLES, default="eval",
                         help="answer rule without <answer> tags: 'eval' = the paper's evaluation scripts "
                              "(default, reproduces its numbers), 'train' = the training reward")
     parser.add_argument("--lenient", action="store_true",
@@ -74,11 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        records, lines = load_records(args.file)
+        records, lines = read_records(args.file, with_lines=True)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             summary = summarize(records, source=str(args.file), lines=lines or None,
-                                style=args.style, lenient=args.lenient)
+                                style=args.answer_style, lenient=args.lenient)
     except (OSError, ValueError) as err:
         print(f"twgrpo rescore: {err}", file=sys.stderr)
         return 1

@@ -48,41 +48,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from twgrpo_lib.eval.evaluation import EvalSettings, run_evaluation
+from twgrpo_lib.experiments.ablation_report import markdown_table, write_csv
+from twgrpo_lib.experiments.grid import DYNAMICS, ROW_BY_NAME, ROWS, SCORES, Row
+from twgrpo_lib.train.grpo import resolve_settings, train
 
-@dataclass(frozen=True)
-class Row:
-    """One row of the ablation grid: what ``training.train`` gets as ``algo`` / ``reward`` / ``template``."""
-
-    name: str
-    label: str
-    algo: str  # training.ALGOS: tw-grpo | grpo | bnpo
-    reward: str  # rewards.REWARD_FUNCTIONS: soft | binary
-    template: str  # prompts.TRAIN_TEMPLATES: mixed | single
-    paper: float | None  # the paper's CLEVRER counterfactual strict accuracy (%) for this setting, if reported
-
-
-ROWS: tuple[Row, ...] = (
-    Row("grpo_binary", "GRPO + binary reward", "grpo", "binary", "mixed", 41.1),  # docs/method.md §6 main table
-    Row("grpo_soft", "GRPO + soft reward", "grpo", "soft", "mixed", 41.2),  # s.6: with soft, TW-GRPO vs GRPO
-    Row("bnpo_soft", "bnpo aggregation, alpha = 1 + soft reward", "bnpo", "soft", "mixed", None),  # not in paper
-    Row("twgrpo_binary", "TW-GRPO + binary reward", "tw-grpo", "binary", "mixed", 42.6),  # s.6: soft vs binary
-    Row("twgrpo_soft", "TW-GRPO + soft reward (the paper's method)", "tw-grpo", "soft", "mixed", 50.4),
-    Row("twgrpo_single", "TW-GRPO, single-answer training only", "tw-grpo", "soft", "single", 38.9),  # s.6
-)
-ROW_BY_NAME = {row.name: row for row in ROWS}
-
-# Scores of one run, taken from a metrics.summarize summary: (column, group, metric).
-SCORES: tuple[tuple[str, str, str], ...] = (
-    ("strict_all", "overall", "strict_accuracy"), ("partial_all", "overall", "partial_accuracy"),
-    ("strict_single", "single", "strict_accuracy"), ("partial_single", "single", "partial_accuracy"),
-    ("strict_multi", "multi", "strict_accuracy"), ("partial_multi", "multi", "partial_accuracy"),
-    ("format_rate", "overall", "format_rate"),
-)
-# Training dynamics of one run, from its metrics.jsonl: (column, metrics.jsonl key).
-DYNAMICS: tuple[tuple[str, str], ...] = (
-    ("reward", "reward"), ("reward_std", "reward_std"), ("completion_length", "completions/mean_length"),
-    ("zero_std_share", "frac_reward_zero_std"),  # groups whose G rewards are all equal: no advantage, no gradient
-)
 RESULT = "result.json"
 
 
@@ -234,9 +204,6 @@ def evaluate_start(settings: AblationSettings, *, eval_fn: Callable) -> dict:
 def eval_settings(settings: AblationSettings, model: Path, out: Path):
     """The ``EvalSettings`` of every evaluation of the grid: same questions, prompt and decoding (the paper's),
     and the video settings of the training recipe (a model is scored on frames like those it was trained on)."""
-    from twgrpo_lib.eval.evaluation import EvalSettings
-    from twgrpo_lib.train.grpo import resolve_settings
-
     video = resolve_settings(settings.recipe)
     eval_file, video_root = eval_location(settings)
     return EvalSettings(model=os.fspath(model), data=eval_file, out=os.fspath(out), video_root=video_root,
@@ -271,12 +238,8 @@ def run_ablation(settings: AblationSettings, *, train_fn: Callable | None = None
 
     Returns (one result per run, in grid order; ``evaluate_start``'s result for the starting checkpoint).
     """
-    from twgrpo_lib.experiments.ablation_report import markdown_table, write_csv
-
-    if train_fn is None:
-        from twgrpo_lib.train.grpo import train as train_fn
-    if eval_fn is None:
-        from twgrpo_lib.eval.evaluation import run_evaluation as eval_fn
+    train_fn = train if train_fn is None else train_fn
+    eval_fn = run_evaluation if eval_fn is None else eval_fn
     if not settings.seeds:
         raise ValueError("no seeds given")
     rows = select_rows(settings.rows)

@@ -14,7 +14,7 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from twgrpo_lib.experiments.ablation import DYNAMICS, ROW_BY_NAME, ROWS, SCORES
+from twgrpo_lib.experiments.grid import DYNAMICS, ROW_BY_NAME, ROWS, SCORES
 
 # The paper's three contrasts (docs/method.md §6) plus the split of TW-GRPO into aggregation and weights:
 # (title, better row, other row, the paper's numbers for (better, other) or None).

@@ -22,13 +22,17 @@ def shipped_path() -> Path:
     return Path(str(resources.files("twgrpo_lib.models") / "assets" / SHIPPED_NAME))
 
 
-def load_shipped(dtype=None):
-    """(model, processor) of the shipped checkpoint, offline; the model in eval mode, float32 by default."""
-    import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+def shipped_checkpoint() -> Path | None:
+    """The shipped checkpoint's folder when it holds a model, else None (a source tree without the weights)."""
+    path = shipped_path()
+    return path if (path / "model.safetensors").is_file() else None
+
+
+def load_shipped(**options):
+    """(model, processor) of the shipped checkpoint, offline, in eval mode (``qwen.load_model`` options)."""
+    from twgrpo_lib.models.qwen import load_model  # torch and transformers: only when the model is loaded
 
     path = shipped_path()
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path}: the shipped checkpoint is missing (see twgrpo_lib/models/assets/README.md)")
-    model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype or torch.float32, local_files_only=True)
-    return model.eval(), AutoProcessor.from_pretrained(path, local_files_only=True)
+    return load_model(path, **options)

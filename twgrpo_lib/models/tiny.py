@@ -30,18 +30,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from twgrpo_lib.core import prompts
+from twgrpo_lib.data.video import VideoSettings
+from twgrpo_lib.models.qwen import SPECIAL_TOKENS, VISION_TOKENS
 
-# Qwen2.5-VL special tokens, in Qwen's order (ids follow the trained vocabulary here).
-SPECIAL_TOKENS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
-    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>",
-    "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
-]
-# Tokens that mark or carry vision input: a policy must never sample them.
-VISION_TOKENS = [
-    "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
-    "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>",
-]
+# The frames the tiny models are trained and scored on: mini-CLEVRER's 64-px frames at 112x112 (8x8 patches of
+# 14 px, 4x4 merged tokens per pair of frames); the paper's 196*28*28 would upscale them to 336 px.
+TINY_VIDEO = VideoSettings(max_pixels=112 * 112)
 
 # Equivalent of Qwen2.5-VL's chat template (default system prompt; image/video parts become placeholders).
 CHAT_TEMPLATE = (
@@ -151,7 +145,8 @@ def build_processor(tokenizer, cfg: TinyConfig):
                   merge_size=cfg.spatial_merge_size,
                   size={"shortest_edge": cfg.min_pixels, "longest_edge": cfg.max_pixels})
     return Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(**common), video_processor=Qwen2VLVideoProcessor(**common, cap_pixels_per_frame=True),
+        image_processor=Qwen2VLImageProcessor(**common),
+        video_processor=Qwen2VLVideoProcessor(**common, cap_pixels_per_frame=True),
         tokenizer=tokenizer, chat_template=CHAT_TEMPLATE,
     )
 
@@ -216,19 +211,21 @@ def file_hashes(folder: str | Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+# TinyConfig fields that ``twgrpo build-tiny`` takes as flags (--hidden-size, ...); the rest follow from them.
+SIZE_FLAGS = ("vocab_size", "hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads",
+              "vision_hidden_size", "vision_depth", "seed")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (created)")
     defaults = TinyConfig()
-    for name in ("vocab_size", "hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads",
-                 "vision_hidden_size", "vision_depth", "seed"):
+    for name in SIZE_FLAGS:
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name),
                             help=f"default {getattr(defaults, name)}")
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = TinyConfig(**{k: getattr(args, k) for k in ("vocab_size", "hidden_size", "intermediate_size",
-                                                       "num_layers", "num_heads", "num_kv_heads",
-                                                       "vision_hidden_size", "vision_depth", "seed")})
+    cfg = TinyConfig(**{k: getattr(args, k) for k in SIZE_FLAGS})
     head_dim = cfg.hidden_size // cfg.num_heads
     if head_dim % 2 or head_dim < 6:
         raise SystemExit(f"hidden-size / num-heads = {head_dim} must be even and >= 6 for 3D mrope")

@@ -45,6 +45,7 @@ from pathlib import Path
 
 import yaml
 
+from twgrpo_lib.core.answers import solution_letters
 from twgrpo_lib.core.prompts import TRAIN_TEMPLATES
 from twgrpo_lib.core.rewards import REWARD_FUNCTIONS
 
@@ -158,17 +159,6 @@ def make_config(settings: dict, output_dir: str | os.PathLike):
     return TWGRPOConfig(**fields)
 
 
-def answer_count(item: dict) -> int:
-    """Correct letters of an item's solution.
-
-    >>> answer_count({"solution": "<answer>A, C</answer>"})
-    2
-    """
-    from twgrpo_lib.core.answers import answer_set, extract_answer
-
-    return len(answer_set(extract_answer(item["solution"])))
-
-
 def select_items(items: list[dict], template: str, max_items: int | None = None) -> list[dict]:
     """Items the template trains on: ``single`` keeps single-answer items, ``multi`` multi-answer ones.
 
@@ -177,7 +167,7 @@ def select_items(items: list[dict], template: str, max_items: int | None = None)
     [2, 1, 1]
     """
     keep = {"mixed": lambda n: True, "single": lambda n: n == 1, "multi": lambda n: n > 1}[template]
-    chosen = [item for item in items if keep(answer_count(item))]
+    chosen = [item for item in items if keep(len(solution_letters(item["solution"])))]
     return chosen[:max_items] if max_items else chosen
 
 
@@ -235,8 +225,9 @@ def train(model: str | os.PathLike, data: str | os.PathLike, out: str | os.PathL
 
 
 def _train(model, data, out: Path, settings: dict, recipe, progress: bool) -> Path:
-    from twgrpo_lib.data.formats import build_training_dataset, load_items
     from twgrpo_lib.core.rewards import get_reward_functions
+    from twgrpo_lib.data.examples import build_training_dataset
+    from twgrpo_lib.data.formats import load_items
     from twgrpo_lib.train.grpo_trainer import TWGRPOTrainer
 
     if not progress:
@@ -286,13 +277,6 @@ def start_end(values: list[float], window: int = 5) -> tuple[float, float]:
     return sum(values[:k]) / k, sum(values[-k:]) / k
 
 
-def shipped_checkpoint() -> Path | None:
-    """The warm-started tiny checkpoint shipped under ``twgrpo_lib/models/assets/``, if there is one."""
-    assets = Path(__file__).resolve().parents[1] / "models" / "assets"
-    found = sorted(p.parent for p in assets.glob("*/model.safetensors"))
-    return found[0] if found else None
-
-
 def warm_start(base: str | os.PathLike, train_file: str | os.PathLike, out: str | os.PathLike, steps: int, *,
                lr: float = 1e-3, seed: int = 0, video_root: str | os.PathLike | None = None) -> str:
     """Supervised warm start of ``base`` on the items' reasoning targets (``sft.run_sft``) into ``out``; with
@@ -314,6 +298,29 @@ def warm_start(base: str | os.PathLike, train_file: str | os.PathLike, out: str 
 
 
 # --- command line -----------------------------------------------------------------------------------------
+# Flags that override the recipe: (flag, argparse options); each sets the run key or TWGRPOConfig field of
+# the same name (``dest``), and is left out (the recipe's value kept) when not given.
+OVERRIDE_FLAGS: tuple[tuple[str, dict], ...] = (
+    ("--algo", dict(choices=sorted(ALGOS),
+                    help="tw-grpo: weights + bnpo; grpo: no weights, grpo loss; bnpo: no weights, bnpo loss")),
+    ("--reward", dict(choices=REWARDS, help="accuracy reward (soft: the paper's)")),
+    ("--template", dict(choices=sorted(TRAIN_TEMPLATES),
+                        help="training prompt; single / multi keep single- / multi-answer items only")),
+    ("--max-steps", dict(type=int, help="optimizer steps")),
+    ("--num-generations", dict(type=int, help="G, completions per prompt")),
+    ("--alpha", dict(type=float, help="largest token weight (tw-grpo; paper: 1.7)")),
+    ("--lr", dict(dest="learning_rate", type=float, help="learning rate")),
+    ("--max-completion-length", dict(type=int, help="tokens per completion at most")),
+    ("--per-device-train-batch-size", dict(type=int, help="completions per device step")),
+    ("--save-steps", dict(type=float, help="checkpoint every N steps")),
+    ("--video-root", dict(help="folder the data file's video paths are re-rooted under")),
+    ("--max-items", dict(type=int, help="train on the first N items only")),
+    ("--seed", dict(type=int, help="random seed (model init of LoRA, sampling)")),
+    ("--lora", dict(action="store_true", help="LoRA on the language model")),
+    ("--use-vllm", dict(action="store_true", help="generate with vLLM (GPU, needs the vllm package)")),
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="Qwen2.5-VL checkpoint folder (or the tiny model)")
     parser.add_argument("--data", required=True,
@@ -322,32 +329,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipe", default=DEFAULT_RECIPE,
                         help="twgrpo_lib/recipes/<name>.yaml (tiny_cpu, paper_7b, lora_single_gpu) or a YAML path")
     parser.add_argument("--config-file", default=None, help="YAML of further settings, applied over the recipe")
-    parser.add_argument("--algo", choices=sorted(ALGOS), default=None,
-                        help="tw-grpo: weights + bnpo; grpo: no weights, grpo loss; bnpo: no weights, bnpo loss")
-    parser.add_argument("--reward", choices=REWARDS, default=None, help="accuracy reward (soft: the paper's)")
-    parser.add_argument("--template", choices=sorted(TRAIN_TEMPLATES), default=None,
-                        help="training prompt; single / multi keep single- / multi-answer items only")
-    parser.add_argument("--max-steps", type=int, default=None, help="optimizer steps")
-    parser.add_argument("--num-generations", type=int, default=None, help="G, completions per prompt")
-    parser.add_argument("--alpha", type=float, default=None, help="largest token weight (tw-grpo; paper: 1.7)")
-    parser.add_argument("--lr", dest="learning_rate", type=float, default=None, help="learning rate")
-    parser.add_argument("--max-completion-length", type=int, default=None, help="tokens per completion at most")
-    parser.add_argument("--per-device-train-batch-size", type=int, default=None, help="completions per device step")
-    parser.add_argument("--save-steps", type=float, default=None, help="checkpoint every N steps")
-    parser.add_argument("--video-root", default=None, help="folder the data file's video paths are re-rooted under")
-    parser.add_argument("--max-items", type=int, default=None, help="train on the first N items only")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (model init of LoRA, sampling)")
-    parser.add_argument("--lora", action="store_true", default=None, help="LoRA on the language model")
-    parser.add_argument("--use-vllm", dest="use_vllm", action="store_true", default=None,
-                        help="generate with vLLM (GPU, needs the vllm package)")
+    overrides = parser.add_argument_group("settings over the recipe")
+    for flag, options in OVERRIDE_FLAGS:
+        overrides.add_argument(flag, default=None, **options)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def override_keys() -> list[str]:
+    """The settings the flags of ``OVERRIDE_FLAGS`` set.
+
+    >>> override_keys()[:3], "learning_rate" in override_keys()
+    (['algo', 'reward', 'template'], True)
+    """
+    return [options.get("dest", flag[2:].replace("-", "_")) for flag, options in OVERRIDE_FLAGS]
+
+
 def run(args: argparse.Namespace) -> int:
-    keys = ("algo", "reward", "template", "max_steps", "num_generations", "alpha", "learning_rate",
-            "max_completion_length", "per_device_train_batch_size", "save_steps", "video_root", "max_items", "seed",
-            "lora", "use_vllm")
     out = train(args.model, args.data, args.out, recipe=args.recipe, config_file=args.config_file,
-                progress=not args.quiet, **{k: getattr(args, k) for k in keys})
+                progress=not args.quiet, **{k: getattr(args, k) for k in override_keys()})
     print(f"final model and processor in {out}; per-step metrics in {out / 'metrics.jsonl'}")
     return 0

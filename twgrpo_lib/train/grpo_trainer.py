@@ -36,12 +36,18 @@ from pathlib import Path
 import torch
 from trl import GRPOConfig, GRPOTrainer
 
-from twgrpo_lib.models.tiny import VISION_TOKENS
 from twgrpo_lib.core.token_weighting import batched_token_weights_from_hidden_states
-from twgrpo_lib.data.video import VIDEO_MAX_PIXELS, VideoCache
+from twgrpo_lib.data.video import VideoCache, VideoSettings
+from twgrpo_lib.models.qwen import VISION_TOKENS
 from twgrpo_lib.train.vision_inputs import (
-    as_video_prompt, clips_for_rows, collate_video_rows, encode_video_prompts, mm_token_type_ids,
+    as_video_prompt,
+    clips_for_rows,
+    collate_video_rows,
+    encode_video_prompts,
+    mm_token_type_ids,
 )
+
+PAPER_VIDEO = VideoSettings()  # docs/method.md §5: 2 fps, at most 16 frames of at most 196*28*28 pixels
 
 
 @dataclass
@@ -57,9 +63,11 @@ class TWGRPOConfig(GRPOConfig):
     weight_chunk_size: int | None = field(default=None, metadata={
         "help": "Completion positions per LM-head chunk when computing weights, so only (G, chunk, V) logits "
                 "exist; None sizes chunks by memory (token_weighting.CHUNK_BYTES)."})
-    video_fps: float = field(default=2.0, metadata={"help": "Frames sampled per second (paper, docs/method.md §5)."})
-    video_max_frames: int = field(default=16, metadata={"help": "Most frames per video (paper, docs/method.md §5)."})
-    video_max_pixels: int = field(default=VIDEO_MAX_PIXELS, metadata={
+    video_fps: float = field(default=PAPER_VIDEO.fps, metadata={
+        "help": "Frames sampled per second (paper, docs/method.md §5)."})
+    video_max_frames: int = field(default=PAPER_VIDEO.max_frames, metadata={
+        "help": "Most frames per video (paper, docs/method.md §5)."})
+    video_max_pixels: int = field(default=PAPER_VIDEO.max_pixels, metadata={
         "help": "Most pixels per frame, 196*28*28 (paper, docs/method.md §5)."})
     video_root: str | None = field(default=None, metadata={"help": "Folder that relative/absolute video paths "
                                                                    "of the dataset are re-rooted under."})

@@ -24,10 +24,16 @@ import json
 import random
 from pathlib import Path
 
-from twgrpo_lib.train.supervised import (EncodedVideoCache, Example, add_training_arguments, load_model, save_checkpoint,
-                                   train, training_config)
+import torch
+
+from twgrpo_lib.data.examples import Example
+from twgrpo_lib.data.synthetic.build import load_scenes
 from twgrpo_lib.data.synthetic.describe import describe_scene, motion, region
+from twgrpo_lib.data.synthetic.physics import simulate
+from twgrpo_lib.data.synthetic.sampling import sample_scene
 from twgrpo_lib.data.synthetic.world import COLOURS
+from twgrpo_lib.models.qwen import EncodedVideoCache, load_model
+from twgrpo_lib.train.supervised import add_training_arguments, save_checkpoint, train, training_config
 
 STAGES = ("appearance", "where and how", "events", "description")
 
@@ -91,10 +97,6 @@ def split_scenes(data_dir: str | Path, split: str = "train") -> list[tuple[str, 
     Pre-training uses the train videos only, so ``val.json`` stays unseen for the grounding control. Each
     scene is rebuilt exactly from its ``scene_seed`` and the manifest's preset.
     """
-    from twgrpo_lib.data.synthetic.build import load_scenes
-    from twgrpo_lib.data.synthetic.physics import simulate
-    from twgrpo_lib.data.synthetic.sampling import sample_scene
-
     data_dir = Path(data_dir)
     preset = json.loads((data_dir / "manifest.json").read_text())["settings"]["preset"]
     items = json.loads((data_dir / f"{split}.json").read_text())
@@ -131,7 +133,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     config, settings = training_config(args)
     examples = curriculum(split_scenes(args.data, "train"), args.seed, args.repeats)
-    model, processor = load_model(args.model)
+    model, processor = load_model(args.model, device="cpu", dtype=torch.float32)
     cache = EncodedVideoCache(processor, settings)
     records = train(model, processor, cache, examples, config)
     save_checkpoint(model, processor, args.out, records,

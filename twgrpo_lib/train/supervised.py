@@ -1,10 +1,10 @@
 """Supervised next-token training of a Qwen2.5-VL model on (video, prompt, target) examples.
 
 One loop serves both the visual pre-training curriculum (``pretrain.py``) and the supervised warm start
-(``sft.py``): they differ only in how they build their ``Example`` lists.
+(``sft.py``): they differ only in how they build their ``Example`` lists (``data.examples``).
 
-- Each video is decoded and preprocessed once (``EncodedVideoCache``): the processor's pixel patches, grid and
-  seconds per temporal patch are kept in memory and reused by every example and epoch.
+- Each video is decoded and preprocessed once (``models.qwen.EncodedVideoCache``): the processor's pixel
+  patches, grid and seconds per temporal patch are kept in memory and reused by every example and epoch.
 - The loss covers the target tokens only (the assistant's reply and its end-of-turn token).
 - AdamW with linear warm-up and cosine decay; batches of several videos.
 - A curriculum is a ``stage`` per example: stage s joins the pool of sampled examples after the share
@@ -24,157 +24,10 @@ from pathlib import Path
 
 import torch
 
-IGNORE = -100
-
-
-@dataclass(frozen=True)
-class Example:
-    """One supervised example: the video file, the user's text and the assistant's target text."""
-
-    video: str
-    prompt: str
-    target: str
-    stage: int = 0
-
-
-@dataclass(frozen=True)
-class VideoSettings:
-    """How frames are sampled and sized before the processor sees them (Qwen2.5-VL: 2 fps, 16 frames)."""
-
-    fps: float = 2.0
-    max_frames: int = 16
-    max_pixels: int = 112 * 112
-
-
-class EncodedVideoCache:
-    """Decoded and preprocessed videos, keyed by path: each file is read once per process.
-
-    ``get(path)`` returns ``pixel_values_videos`` (patches, C*2*14*14), ``video_grid_thw`` (1, 3) and
-    ``second_per_grid_ts`` (1,): exactly what a Qwen2.5-VL forward needs for one video.
-    """
-
-    def __init__(self, processor, settings: VideoSettings = VideoSettings()):
-        self.processor = processor
-        self.settings = settings
-        self._store: dict[str, dict[str, torch.Tensor]] = {}
-
-    def __len__(self) -> int:
-        return len(self._store)
-
-    def get(self, path: str) -> dict[str, torch.Tensor]:
-        if path not in self._store:
-            self._store[path] = encode_video(self.processor, path, self.settings)
-        return self._store[path]
-
-
-def encode_video(processor, path: str, settings: VideoSettings) -> dict[str, torch.Tensor]:
-    """Decode ``path`` with true timestamps (``twgrpo_lib.data.video``) and run the processor's video half on it."""
-    from twgrpo_lib.data.video import load_video, processor_video_kwargs
-
-    clip = load_video(path, fps=settings.fps, max_frames=settings.max_frames, max_pixels=settings.max_pixels)
-    out = processor.video_processor(**processor_video_kwargs([clip]), return_tensors="pt")
-    seconds = processor.video_processor.temporal_patch_size / clip.sample_fps  # = the processor's own value
-    return {
-        "pixel_values_videos": out["pixel_values_videos"].to(torch.float16),  # halves the cache; cast back per batch
-        "video_grid_thw": out["video_grid_thw"],
-        "second_per_grid_ts": torch.tensor([seconds], dtype=torch.float32),
-    }
-
-
-def chat_prompt(processor, prompt: str, system: str | None = None) -> str:
-    """The chat-formatted text of a user turn holding one video then ``prompt``, ready for the reply."""
-    messages = [] if system is None else [{"role": "system", "content": [{"type": "text", "text": system}]}]
-    messages.append({"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]})
-    return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-
-def end_of_turn(processor) -> str:
-    """The token that closes an assistant turn in the chat template (``<|im_end|>`` for Qwen)."""
-    return "<|im_end|>"
-
-
-def pad_token_id(processor) -> int:
-    tok = processor.tokenizer
-    return tok.pad_token_id if tok.pad_token_id is not None else tok.convert_tokens_to_ids(end_of_turn(processor))
-
-
-def encode_text(processor, chat_text: str, grid_thw: torch.Tensor) -> list[int]:
-    """Token ids of ``chat_text`` with its one ``<|video_pad|>`` expanded to the video's merged-token count."""
-    merge = processor.video_processor.merge_size
-    n_tokens = int(grid_thw.prod()) // (merge * merge)
-    pad = processor.video_token
-    if chat_text.count(pad) != 1:
-        raise ValueError(f"expected exactly one {pad} in the chat text, found {chat_text.count(pad)}")
-    return processor.tokenizer(chat_text.replace(pad, pad * n_tokens), add_special_tokens=False)["input_ids"]
-
-
-def build_batch(processor, cache: EncodedVideoCache, examples: Sequence[Example], *,
-                videos: Sequence[str] | None = None, system: str | None = None,
-                with_targets: bool = True) -> dict[str, torch.Tensor]:
-    """Model inputs for ``examples``; ``videos`` (default: each example's own) picks the video shown.
-
-    With targets: right padding and ``labels`` (-100 outside the target tokens). Without: left padding,
-    prompt only, ready for ``generate``. Pixel inputs hold each distinct video once; ``row_video`` maps
-    rows to them (``forward_logits`` encodes a video once however many questions share it).
-    """
-    videos = [e.video for e in examples] if videos is None else list(videos)
-    tok = processor.tokenizer
-    pad_id = pad_token_id(processor)
-    unique = list(dict.fromkeys(videos))
-    rows, labels = [], []
-    for example, video in zip(examples, videos, strict=True):
-        grid = cache.get(video)["video_grid_thw"][0]
-        prompt_ids = encode_text(processor, chat_prompt(processor, example.prompt, system), grid)
-        target = example.target + end_of_turn(processor)
-        target_ids = tok(target, add_special_tokens=False)["input_ids"] if with_targets else []
-        rows.append(prompt_ids + target_ids)
-        labels.append([IGNORE] * len(prompt_ids) + target_ids)
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)                  # (B, L)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)                       # (B, L)
-    lab = torch.full((len(rows), width), IGNORE, dtype=torch.long)                 # (B, L)
-    for i, (row, lrow) in enumerate(zip(rows, labels)):
-        sl = slice(0, len(row)) if with_targets else slice(width - len(row), width)
-        ids[i, sl] = torch.tensor(row)
-        mask[i, sl] = 1
-        lab[i, sl] = torch.tensor(lrow)
-    encoded = [cache.get(v) for v in unique]
-    batch = {
-        "input_ids": ids,
-        "attention_mask": mask,
-        "mm_token_type_ids": (ids == processor.video_token_id).long() * 2 * mask,  # 0 text, 2 video
-        "pixel_values_videos": torch.cat([v["pixel_values_videos"].float() for v in encoded]),  # (patches, C*2*14*14)
-        "video_grid_thw": torch.cat([v["video_grid_thw"] for v in encoded]),                   # (U, 3)
-        "second_per_grid_ts": torch.cat([v["second_per_grid_ts"] for v in encoded]),           # (U,)
-        "row_video": torch.tensor([unique.index(v) for v in videos]),                          # (B,)
-    }
-    if with_targets:
-        batch["labels"] = lab
-    return batch
-
-
-def model_inputs(model, batch: dict[str, torch.Tensor]) -> dict:
-    """Keyword arguments of ``model(...)`` / ``model.generate(...)``: each distinct video encoded once."""
-    rows = batch["row_video"]
-    encoded = model.model.get_video_features(batch["pixel_values_videos"], batch["video_grid_thw"], return_dict=True)
-    encoded.pooler_output = tuple(encoded.pooler_output[j] for j in rows.tolist())  # one (tokens, H) per row
-    return {
-        "input_ids": batch["input_ids"],
-        "attention_mask": batch["attention_mask"],
-        "mm_token_type_ids": batch["mm_token_type_ids"],
-        "video_grid_thw": batch["video_grid_thw"][rows],                           # (B, 3)
-        "second_per_grid_ts": batch["second_per_grid_ts"][rows],                   # (B,)
-        "mm_encoder_outputs": {"video": encoded},
-    }
-
-
-def per_example_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean next-token loss over each example's target tokens, shape (B,)."""
-    logits = model(**model_inputs(model, batch)).logits[:, :-1].float()           # (B, L-1, V)
-    labels = batch["labels"][:, 1:]                                                # (B, L-1)
-    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE, reduction="none")
-    counts = (labels != IGNORE).sum(1).clamp(min=1)                                # (B,)
-    return nll.sum(1) / counts
+from twgrpo_lib.data.examples import Example
+from twgrpo_lib.data.video import VideoSettings
+from twgrpo_lib.models.qwen import EncodedVideoCache, build_batch, per_example_loss
+from twgrpo_lib.models.tiny import TINY_VIDEO
 
 
 def cosine_lr(step: int, total: int, peak: float, warmup: int) -> float:
@@ -261,46 +114,6 @@ def train(model, processor, cache: EncodedVideoCache, examples: Sequence[Example
     return records
 
 
-@torch.no_grad()
-def mean_loss(model, processor, cache: EncodedVideoCache, examples: Sequence[Example], *,
-              videos: Sequence[str] | None = None, batch_size: int = 16) -> float:
-    """Mean per-example target loss; ``videos`` replaces each example's video (the swapped control)."""
-    videos = [e.video for e in examples] if videos is None else list(videos)
-    losses = []
-    for i in range(0, len(examples), batch_size):
-        batch = build_batch(processor, cache, examples[i:i + batch_size], videos=videos[i:i + batch_size])
-        losses.append(per_example_loss(model, batch))
-    return torch.cat(losses).mean().item()
-
-
-@torch.no_grad()
-def generate(model, processor, cache: EncodedVideoCache, examples: Sequence[Example], *,
-             videos: Sequence[str] | None = None, max_new_tokens: int = 64, batch_size: int = 16,
-             system: str | None = None) -> list[str]:
-    """Greedy completions (text after the prompt, special tokens removed) for ``examples``."""
-    videos = [e.video for e in examples] if videos is None else list(videos)
-    end_id = processor.tokenizer.convert_tokens_to_ids(end_of_turn(processor))
-    texts = []
-    for i in range(0, len(examples), batch_size):
-        batch = build_batch(processor, cache, examples[i:i + batch_size], videos=videos[i:i + batch_size],
-                            system=system, with_targets=False)
-        out = model.generate(**model_inputs(model, batch), max_new_tokens=max_new_tokens, do_sample=False,
-                             eos_token_id=end_id,
-                             pad_token_id=pad_token_id(processor))
-        new = out[:, batch["input_ids"].shape[1]:]
-        texts += processor.tokenizer.batch_decode(new, skip_special_tokens=True)
-    return texts
-
-
-def load_model(path: str | Path):
-    """(model, processor) of a Qwen2.5-VL checkpoint folder, in float32 for CPU training, offline."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32, local_files_only=True)
-    processor = AutoProcessor.from_pretrained(path, local_files_only=True)
-    return model.eval(), processor
-
-
 def save_checkpoint(model, processor, out: str | Path, records: list[dict], info: dict, config: TrainConfig,
                     settings: VideoSettings) -> Path:
     """Model (safetensors), processor and ``training.json`` (settings, info and the loss log) in ``out``."""
@@ -315,7 +128,7 @@ def save_checkpoint(model, processor, out: str | Path, records: list[dict], info
 
 def add_training_arguments(parser: argparse.ArgumentParser, *, steps: int, lr: float) -> None:
     """The loop's options, shared by ``twgrpo pretrain`` and ``twgrpo sft``."""
-    d, v = TrainConfig(), VideoSettings()
+    d, v = TrainConfig(), TINY_VIDEO
     parser.add_argument("--steps", type=int, default=steps, help=f"optimizer steps (default {steps})")
     parser.add_argument("--batch-size", type=int, default=d.batch_size,
                         help=f"examples per step (default {d.batch_size})")

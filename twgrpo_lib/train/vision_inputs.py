@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from twgrpo_lib.core.prompts import video_chat
 from twgrpo_lib.data.video import VideoCache, VideoClip, processor_video_kwargs, resolve_video_path
 
 
@@ -28,9 +29,7 @@ def as_video_prompt(prompt: Any) -> list[dict]:
     >>> as_video_prompt("Which?")[0]["content"][0]
     {'type': 'video'}
     """
-    if isinstance(prompt, str):
-        return [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}]
-    return prompt
+    return video_chat(prompt) if isinstance(prompt, str) else prompt
 
 
 def clip_from_row(row: dict, index: int, cache: VideoCache, *, fps: float, max_frames: int, max_pixels: int,

@@ -31,7 +31,8 @@ def grouped_bars(series: Mapping[str, Mapping], title: str, x_title: str, y_titl
     return fig
 
 
-def answer_count_figure(distributions: Mapping[str, Mapping[int, int]], title: str = "Correct letters per item") -> go.Figure:
+def answer_count_figure(distributions: Mapping[str, Mapping[int, int]],
+                        title: str = "Correct letters per item") -> go.Figure:
     """Share of items by number of correct letters, one bar group per setting (e.g. with / without drop).
 
     >>> fig = answer_count_figure({"random drop": {1: 3, 2: 1}, "no drop": {1: 2, 4: 2}})

@@ -25,6 +25,11 @@ import torch
 
 from twgrpo_lib.core.prompts import training_prompt
 from twgrpo_lib.core.token_weighting import group_divergence, member_divergence, token_weights, top_entropy_mask
+from twgrpo_lib.data.video import VideoSettings, load_video, processor_video_kwargs
+from twgrpo_lib.models.qwen import chat_text
+from twgrpo_lib.models.shipped import shipped_checkpoint
+from twgrpo_lib.models.tiny import build_tiny
+from twgrpo_lib.train.grpo import warm_start
 
 
 @dataclass
@@ -55,18 +60,15 @@ def completion_mask(ids: torch.Tensor, end_ids: set[int]) -> torch.Tensor:
 
 @torch.no_grad()
 def sample_group(model, processor, item: dict, *, num_generations: int = 8, max_new_tokens: int = 256,
-                 temperature: float = 1.0, seed: int = 0, template: str = "mixed", fps: float = 2.0,
-                 max_frames: int = 16, max_pixels: int = 196 * 28 * 28) -> Group:
+                 temperature: float = 1.0, seed: int = 0, template: str = "mixed",
+                 video: VideoSettings = VideoSettings()) -> Group:
     """Sample ``num_generations`` completions to ``item`` (``problem``, ``video``: a path) as in training.
 
     The prompt is the paper's training prompt (no system prompt), sampling at ``temperature`` (paper: 1.0).
     """
-    from twgrpo_lib.data.video import load_video, processor_video_kwargs
-
     text = training_prompt(item["problem"], template)
-    messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": text}]}]
-    chat = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    clip = load_video(item["video"], fps=fps, max_frames=max_frames, max_pixels=max_pixels)
+    chat = chat_text(processor, text)
+    clip = load_video(item["video"], **video.load_kwargs())
     device = next(model.parameters()).device
     inputs = processor(text=[chat], return_tensors="pt", **processor_video_kwargs([clip])).to(device)
     torch.manual_seed(seed)
@@ -138,12 +140,9 @@ def divergence_alive_only(scores: torch.Tensor, mask: torch.Tensor, temperature:
 
 def default_model(workdir: str | Path = ".", train_file: str | Path | None = None, sft_steps: int = 0) -> str:
     """The checkpoint the notebooks start from when none is given: the kit's shipped warm-started tiny
-    model (``training.shipped_checkpoint``); without it, the tiny Qwen2.5-VL built once into
+    model (``models.shipped.shipped_checkpoint``); without it, the tiny Qwen2.5-VL built once into
     ``workdir/tiny_model`` and, with ``sft_steps`` > 0 and a ``train_file``, warm-started on its reasoning
     targets into ``workdir/tiny_model_sft`` (``training.warm_start``). Built folders are reused."""
-    from twgrpo_lib.models.tiny import build_tiny
-    from twgrpo_lib.train.grpo import shipped_checkpoint, warm_start
-
     shipped = shipped_checkpoint()
     if shipped is not None:
         return str(shipped)

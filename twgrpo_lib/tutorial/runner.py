@@ -43,7 +43,8 @@ def declared_parameters(notebook: Path) -> dict[str, object]:
         raise ValueError(f"{notebook}: expected exactly one cell tagged 'parameters', found {len(tagged)}")
     names: dict[str, object] = {}
     for node in ast.parse("".join(tagged[0]["source"])).body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, ast.AnnAssign) else [])
         for target in targets:
             if isinstance(target, ast.Name):
                 try:
@@ -131,7 +132,8 @@ def render_html(results: dict[str, dict], out_dir: Path) -> Path:
             body, _ = exporter.from_filename(str(executed))
             page.write_text(body, encoding="utf-8")
         status = "failed: " + html.escape(result["error"].splitlines()[0]) if result["error"] else "ok"
-        link = f'<a href="{page.name}">{html.escape(notebook_title(executed if executed.exists() else NOTEBOOK_DIR / name))}</a>'
+        title = notebook_title(executed if executed.exists() else NOTEBOOK_DIR / name)
+        link = f'<a href="{page.name}">{html.escape(title)}</a>'
         rows.append(f"<tr><td>{link}</td><td>{result['seconds']:.0f} s</td><td>{status}</td></tr>")
     index = out_dir / "index.html"
     index.write_text(
@@ -147,7 +149,8 @@ def render_html(results: dict[str, dict], out_dir: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "tutorial", help="executed notebooks go here")
-    parser.add_argument("--parameters", type=Path, help="YAML of per-notebook parameters (e.g. notebooks/ci_parameters.yaml)")
+    parser.add_argument("--parameters", type=Path,
+                        help="YAML of per-notebook parameters (e.g. notebooks/ci_parameters.yaml)")
     parser.add_argument("--only", nargs="*", help="run only notebooks whose name starts with one of these prefixes")
     args = parser.parse_args(argv)
 

@@ -6,7 +6,8 @@ unambiguous.
 >>> from twgrpo_lib.data.synthetic.sampling import sample_scene
 >>> from twgrpo_lib.data.synthetic.physics import Event, simulate
 >>> sim = simulate(sample_scene(0, "tiny"))
->>> event_text(sim.scene, Event("collision", 1.0, (0, 1))) == f"The {sim.scene.objects[0].name} collides with the {sim.scene.objects[1].name}"
+>>> first, second = sim.scene.objects[0].name, sim.scene.objects[1].name
+>>> event_text(sim.scene, Event("collision", 1.0, (0, 1))) == f"The {first} collides with the {second}"
 True
 >>> describe_scene(sim).startswith(f"There are {len(sim.scene.objects)} objects.")
 True
@@ -71,7 +72,8 @@ def describe_scene(sim: Simulation) -> str:
     for i in sim.present():
         o = scene.objects[i]
         if scene.inside_view(*o.position):
-            lines.append(f"A {o.colour} {o.material} {o.shape} starts at the {region(sim, i, 0.0)}, {motion(sim, i, 0.0)}.")
+            where, how = region(sim, i, 0.0), motion(sim, i, 0.0)
+            lines.append(f"A {o.colour} {o.material} {o.shape} starts at the {where}, {how}.")
         else:
             lines.append(f"A {o.colour} {o.material} {o.shape} starts outside the frame.")
     for e in sim.events:

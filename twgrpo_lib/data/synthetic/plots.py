@@ -38,7 +38,7 @@ def trajectories(simulations: dict[str, Simulation], samples: int = 200) -> go.F
     """Paths of every object over the whole video, one panel per simulation (e.g. the video and a
     counterfactual), drawn in the object's colour; stars mark collisions, crosses exits."""
     fig = make_subplots(rows=1, cols=len(simulations), subplot_titles=list(simulations), horizontal_spacing=0.04)
-    for col, (name, sim) in enumerate(simulations.items(), start=1):
+    for col, sim in enumerate(simulations.values(), start=1):
         preset = sim.scene.preset
         times = np.linspace(0, preset.duration, samples)
         for i in sim.present():
@@ -47,13 +47,14 @@ def trajectories(simulations: dict[str, Simulation], samples: int = 200) -> go.F
             seen = np.array([sim.in_view(i, t) for t in times])
             xy[~seen] = np.nan
             fig.add_scatter(x=xy[:, 0], y=xy[:, 1], mode="lines", name=obj.name, legendgroup=obj.name,
-                            showlegend=col == 1, line=dict(color="rgb{}".format(COLOURS[obj.colour]), width=3),
+                            showlegend=col == 1, line=dict(color=f"rgb{COLOURS[obj.colour]}", width=3),
                             row=1, col=col)
         for e in sim.events:
             if e.kind == "enter":
                 continue
             x, y = np.mean([sim.position(i, e.time) for i in e.objects], axis=0)
-            fig.add_scatter(x=[x], y=[y], mode="markers", showlegend=False, hovertext=f"{event_text(sim.scene, e)} ({e.time:.2f} s)",
+            fig.add_scatter(x=[x], y=[y], mode="markers", showlegend=False,
+                            hovertext=f"{event_text(sim.scene, e)} ({e.time:.2f} s)",
                             marker=dict(symbol=_MARKERS[e.kind], size=14, color="black"), row=1, col=col)
         fig.update_xaxes(range=[0, preset.world_width], row=1, col=col, showticklabels=False)
         fig.update_yaxes(range=[preset.world_height, 0], row=1, col=col, showticklabels=False,

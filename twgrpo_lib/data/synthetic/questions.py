@@ -187,7 +187,8 @@ def explanatory(sim: Simulation, without: dict[int, Simulation], rng) -> Questio
         thinking = (f"{event_clause(scene, target)[0].upper()}{event_clause(scene, target)[1:]}. "
                     + (f"Before it, {'; '.join(chain)}. " if chain else "No earlier collision leads to it. ")
                     + " ".join(f"{LETTERS[i]}. {opt}: {why}." for i, (opt, why) in enumerate(zip(options, reasons))))
-        question = f"Which of the following is responsible for the collision between {the(scene, a)} and {the(scene, b)}?"
+        question = ("Which of the following is responsible for the collision between "
+                    f"{the(scene, a)} and {the(scene, b)}?")
         return _question("explanatory", question, options, truths, thinking)
     return None
 
@@ -268,7 +269,8 @@ def descriptive(sim: Simulation, rng) -> Question | None:
             material = scene.objects[i].material
             return _single(rng, "What is the material of the first object to exit the scene?", material,
                            ["rubber" if material == "metal" else "metal"],
-                           f"The first object to exit is {the(scene, i)} ({event_clause(scene, exits[0])}); it is {material}.",
+                           f"The first object to exit is {the(scene, i)} ({event_clause(scene, exits[0])}); "
+                           f"it is {material}.",
                            ordered=True)
         makers.append(first_exit_material)
 
