@@ -1,6 +1,8 @@
 # Two entry points, both bootstrap a local virtual environment (.venv) on first use:
 #   make tutorial   run every notebook in notebooks/ in order with default parameters -> build/tutorial/
-#   make test       run the test suite (what CI runs)
+#   make test       the test suite without the tests marked slow (at most 10 minutes on 2 CPU cores)
+# and: make lint (ruff), make test-slow (only the slow tests), make test-all (everything); .ci/run runs
+# lint, test and test-slow.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install tutorial test test-all clean
+.PHONY: install tutorial lint test test-slow test-all clean
 
 install: $(STAMP)
 
@@ -24,8 +26,14 @@ $(STAMP): requirements.txt pyproject.toml
 tutorial: $(STAMP)
 	$(BIN)/python -m twgrpo_lib.tutorial.runner --out build/tutorial
 
+lint: $(STAMP)
+	$(BIN)/ruff check twgrpo_lib tests benchmarks
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	RUN_SLOW=1 $(BIN)/python -m pytest -q -m slow || test $$? -eq 5  # 5: no test is marked slow
 
 test-all: $(STAMP)
 	RUN_SLOW=1 $(BIN)/python -m pytest -q

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -15,6 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 import websocket  # websocket-client
 
 FLAGS = [
@@ -24,16 +26,17 @@ FLAGS = [
 ]
 
 
-def ensure_chromium() -> str:
-    """Path of Debian's chromium; installs the package with apt-get when it is missing."""
-    path = shutil.which("chromium")
+MISSING = "no chromium on PATH: install a headless Chromium (Debian: apt-get install chromium; .ci/run does)"
+
+
+def find_chromium() -> str:
+    """Path of the chromium executable. Missing, the test fails in CI (``CI`` set) and is skipped elsewhere,
+    with the reason: tests never install system packages."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
-        subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True, capture_output=True,
-                       env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
-        path = shutil.which("chromium")
-    if path is None:
-        raise RuntimeError("chromium is not installed and apt-get could not install it")
+        if os.environ.get("CI"):
+            pytest.fail(MISSING)
+        pytest.skip(MISSING)
     return path
 
 
@@ -48,7 +51,7 @@ class Browser:
 
     def __enter__(self):
         self._profile = tempfile.mkdtemp(prefix="chromium-")
-        self._proc = subprocess.Popen([ensure_chromium(), *FLAGS, f"--user-data-dir={self._profile}", "about:blank"],
+        self._proc = subprocess.Popen([find_chromium(), *FLAGS, f"--user-data-dir={self._profile}", "about:blank"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         port_file = Path(self._profile) / "DevToolsActivePort"
         deadline = time.time() + self.timeout
@@ -111,7 +114,8 @@ class Browser:
     def screenshot(self, x: float, y: float, width: float, height: float) -> bytes:
         """PNG bytes of a region of the page (CSS pixels, page coordinates)."""
         clip = {"x": x, "y": y, "width": width, "height": height, "scale": 1}
-        return base64.b64decode(self._call("Page.captureScreenshot", format="png", clip=clip, captureBeyondViewport=True)["data"])
+        shot = self._call("Page.captureScreenshot", format="png", clip=clip, captureBeyondViewport=True)
+        return base64.b64decode(shot["data"])
 
     def evaluate(self, expression: str):
         result = self._call("Runtime.evaluate", expression=expression, returnByValue=True)
