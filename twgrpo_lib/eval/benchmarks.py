@@ -10,10 +10,12 @@ twgrpo evaluate --model Qwen/Qwen2.5-VL-7B-Instruct --data eval_mmvu.json --vide
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
 
+from twgrpo_lib.data.formats import read_records
 from twgrpo_lib.eval.evaluation import EvalSettings, run_evaluation
 
 # Benchmarks of the paper's table (docs/method.md §6): annotation file, videos, and the kit's format.
@@ -104,10 +106,8 @@ def drop_seen_videos(data_file: str | Path, train_file: str | Path, out_file: st
     Videos are matched by file name (mini-CLEVRER scenes depend only on the seed and the video index, so two
     builds share a video exactly when they share its name). Returns (records kept, records dropped).
     """
-    import json
-
-    records = json.loads(Path(data_file).read_text())
-    seen = {Path(r["video"]).name for r in json.loads(Path(train_file).read_text())}
+    records = read_records(data_file)
+    seen = {Path(r["video"]).name for r in read_records(train_file)}
     kept = [r for r in records if Path(r["video"]).name not in seen]
     Path(out_file).parent.mkdir(parents=True, exist_ok=True)
     Path(out_file).write_text(json.dumps(kept, indent=1) + "\n")

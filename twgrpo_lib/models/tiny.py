@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from twgrpo_lib.core import prompts
+from twgrpo_lib.data.synthetic.questions import corpus as synthetic_corpus
 from twgrpo_lib.data.video import VideoSettings
 from twgrpo_lib.models.qwen import SPECIAL_TOKENS, VISION_TOKENS
 
@@ -97,11 +98,7 @@ def default_corpus() -> list[str]:
         " ".join("ABCDEFGHIJ"), ",".join("ABCDEFGHIJ"), " ".join(str(i) for i in range(100)),
     ]
     lines += [f"<answer>{a}</answer>" for a in ("A", "B", "C", "D", "A,B", "A,C", "B,C", "A,B,C")]
-    try:  # mini-CLEVRER questions, options, reasoning and scene descriptions, when the package is there
-        from twgrpo_lib.data.synthetic.questions import corpus as synthetic_corpus
-    except ImportError:
-        return lines
-    return lines + list(synthetic_corpus())
+    return lines + list(synthetic_corpus())  # mini-CLEVRER questions, options, reasoning, scene descriptions
 
 
 def train_tokenizer(corpus: Iterable[str], vocab_size: int = 1024):

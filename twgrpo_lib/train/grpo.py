@@ -40,6 +40,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -47,7 +48,12 @@ import yaml
 
 from twgrpo_lib.core.answers import solution_letters
 from twgrpo_lib.core.prompts import TRAIN_TEMPLATES
-from twgrpo_lib.core.rewards import REWARD_FUNCTIONS
+from twgrpo_lib.core.rewards import REWARD_FUNCTIONS, get_reward_functions
+from twgrpo_lib.data.examples import build_training_dataset
+from twgrpo_lib.data.formats import load_items
+
+# torch, TRL and the trainer are imported inside the functions that train: reading recipes and resolving
+# settings (the ablation grid, the notebooks, --help) stays free of their start-up cost.
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 DEFAULT_RECIPE = "tiny_cpu"
@@ -225,9 +231,6 @@ def train(model: str | os.PathLike, data: str | os.PathLike, out: str | os.PathL
 
 
 def _train(model, data, out: Path, settings: dict, recipe, progress: bool) -> Path:
-    from twgrpo_lib.core.rewards import get_reward_functions
-    from twgrpo_lib.data.examples import build_training_dataset
-    from twgrpo_lib.data.formats import load_items
     from twgrpo_lib.train.grpo_trainer import TWGRPOTrainer
 
     if not progress:
@@ -280,12 +283,9 @@ def start_end(values: list[float], window: int = 5) -> tuple[float, float]:
 def warm_start(base: str | os.PathLike, train_file: str | os.PathLike, out: str | os.PathLike, steps: int, *,
                lr: float = 1e-3, seed: int = 0, video_root: str | os.PathLike | None = None) -> str:
     """Supervised warm start of ``base`` on the items' reasoning targets (``sft.run_sft``) into ``out``; with
-    ``steps = 0``, or without the ``sft`` module, ``out`` is a copy of ``base``. Returns a one-line report."""
-    import importlib.util
-    import shutil
-
-    if steps > 0 and importlib.util.find_spec("twgrpo_lib.train.sft") is not None:
-        from twgrpo_lib.train.sft import run_sft
+    ``steps = 0`` ``out`` is a copy of ``base``. Returns a one-line report."""
+    if steps > 0:
+        from twgrpo_lib.train.sft import run_sft  # torch: only when a warm start runs
         from twgrpo_lib.train.supervised import TrainConfig
 
         config = TrainConfig(steps=steps, lr=lr, warmup=min(10, steps), seed=seed, log_every=max(1, steps // 5))
@@ -293,8 +293,7 @@ def warm_start(base: str | os.PathLike, train_file: str | os.PathLike, out: str 
         return (f"warm start: mean target loss {log[0]['loss']:.3f} (first {log[0]['step']} steps) -> "
                 f"{log[-1]['loss']:.3f} (last log interval) in {steps} steps")
     shutil.copytree(base, out, dirs_exist_ok=True)
-    why = "steps = 0" if steps <= 0 else "twgrpo_lib.train.sft is not installed"
-    return f"no warm start ({why}): {out} is a copy of {base}"
+    return f"no warm start (steps = 0): {out} is a copy of {base}"
 
 
 # --- command line -----------------------------------------------------------------------------------------

@@ -32,8 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twgrpo_lib.data.synthetic.describe import event_clause, event_text, join_and, motion, the
+from twgrpo_lib.data.synthetic.describe import describe_scene, event_clause, event_text, join_and, motion, the
 from twgrpo_lib.data.synthetic.physics import Event, Simulation, simulate
+from twgrpo_lib.data.synthetic.sampling import sample_scene
 from twgrpo_lib.data.synthetic.world import COLOURS, SHAPES
 
 LETTERS = "ABCDEFGH"
@@ -319,9 +320,6 @@ def corpus(scenes: int = 50, preset: str = "tiny") -> list[str]:
     >>> any(line.startswith("Without the ") for line in corpus(3))
     True
     """
-    from twgrpo_lib.data.synthetic.describe import describe_scene
-    from twgrpo_lib.data.synthetic.sampling import sample_scene
-
     lines = []
     for index in range(scenes):
         sim = simulate(sample_scene(0, preset, index))
