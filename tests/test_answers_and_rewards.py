@@ -23,7 +23,7 @@ from twgrpo_lib.core.rewards import (
 
 AC = "<answer>A,C</answer>"
 
-# (completion, solution, soft, binary, iou) under the training rule (style="train").
+# (completion, solution, soft, binary, iou) under the default rule (rule="whole").
 ACCURACY_CASES = [
     ("<think>x</think><answer>A</answer>", "<answer>A</answer>", 1.0, 1.0, 1.0),
     ("<answer>A</answer>", AC, 0.5, 0.0, 0.5),
@@ -63,17 +63,17 @@ def test_accuracy_table(completion, solution, soft, binary, iou):
     assert iou_accuracy(completion, solution) == pytest.approx(iou)
 
 
-@pytest.mark.parametrize("completion,train,eval_", [
-    ("C", 0.5, 0.0),                                  # evaluation: no tags and no phrase -> ""
-    ("Answer: A, C", 0.0, 1.0),                       # evaluation: the "Answer: X" fallback
+@pytest.mark.parametrize("completion,whole,phrase", [
+    ("C", 0.5, 0.0),                                  # phrase: no tags and no phrase -> ""
+    ("Answer: A, C", 0.0, 1.0),                       # phrase: the "Answer: X" fallback
     ("the final answer\nC", 0.0, 0.5),
     ("answer is A", 0.0, 0.0),                        # "is" is not a letter list
     ("<answer>A,C</answer>", 1.0, 1.0),               # with tags both rules agree
     ("<answer></answer> Answer: A,C", 0.0, 0.0),      # an empty tagged answer is still the answer
 ])
-def test_train_and_eval_extraction_differ_only_without_tags(completion, train, eval_):
-    assert soft_accuracy(completion, AC) == train
-    assert soft_accuracy(completion, AC, style="eval") == eval_
+def test_whole_and_phrase_rules_differ_only_without_tags(completion, whole, phrase):
+    assert soft_accuracy(completion, AC) == whole
+    assert soft_accuracy(completion, AC, rule="phrase") == phrase
 
 
 @pytest.mark.parametrize("answer,strict,lenient", [
@@ -102,10 +102,10 @@ def test_hundred_thousand_character_completions_are_handled():
     assert extract_answer(unclosed) == unclosed and soft_accuracy(unclosed, AC) == 0.0
     many_closings = "<think>x" + "</think>" * 12_500 + "<answer>A</answer>" + "</answer>!" * 10_000
     assert format_reward_score(many_closings) == 1.0
-    assert format_reward_score(many_closings, style="eval") == 0.0
+    assert format_reward_score(many_closings, rule="phrase") == 0.0
 
 
-FORMAT_CASES = [  # (completion, train, eval)
+FORMAT_CASES = [  # (completion, whole, phrase)
     ("<think>x</think><answer>A</answer>", 1.0, 1.0),
     ("  <think>x\ny</think>\n\n<answer>A, C</answer>\n ", 1.0, 1.0),
     ("Let me see. <think>x</think><answer>A</answer>", 1.0, 0.0),   # text before <think>
@@ -122,10 +122,10 @@ FORMAT_CASES = [  # (completion, train, eval)
 ]
 
 
-@pytest.mark.parametrize("completion,train,eval_", FORMAT_CASES)
-def test_format_table(completion, train, eval_):
-    assert format_reward_score(completion) == train
-    assert format_reward_score(completion, style="eval") == eval_
+@pytest.mark.parametrize("completion,whole,phrase", FORMAT_CASES)
+def test_format_table(completion, whole, phrase):
+    assert format_reward_score(completion) == whole
+    assert format_reward_score(completion, rule="phrase") == phrase
 
 
 def test_chat_message_completions():
@@ -174,12 +174,12 @@ texts = st.one_of(st.lists(st.sampled_from(PIECES), max_size=25).map("".join), s
 letter_lists = st.lists(st.sampled_from("ABCDE"), min_size=1, max_size=5)
 
 
-def _spec_extract(text, style):
-    """docs/method.md and the reference scripts stated as regular expressions."""
+def _spec_extract(text, rule):
+    """docs/method.md §3 and the reference's general evaluation script stated as regular expressions."""
     match = re.search(r"<answer>(.*?)</answer>", text, re.DOTALL)
     if match:
         return match.group(1).strip()
-    if style == "train":
+    if rule == "whole":
         return text.strip()
     phrase = re.search(r"(?:answer|Answer|ANSWER)[:\s]+([A-Z](?:\s*,\s*[A-Z])*)", text)
     return phrase.group(1).strip() if phrase else ""
@@ -188,22 +188,22 @@ def _spec_extract(text, style):
 @settings(max_examples=300, deadline=None)
 @given(texts)
 def test_extraction_agrees_with_the_regex_statement(text):
-    for style in ("train", "eval"):
-        extracted = extract_answer(text, style=style)
-        assert extracted == _spec_extract(text, style)
+    for rule in ("whole", "phrase"):
+        extracted = extract_answer(text, rule=rule)
+        assert extracted == _spec_extract(text, rule)
         assert answer_set(extracted) == {p.strip() for p in extracted.replace(" ", "").split(",")}
     assert (tagged_answer(text) is None) == (re.search("<answer>(.*?)</answer>", text, re.DOTALL) is None)
 
 
 @settings(max_examples=300, deadline=None)
-@given(texts, texts, st.sampled_from(["train", "eval"]), st.booleans())
-def test_scores_never_raise_lie_in_unit_interval_and_are_ordered(completion, solution, style, lenient):
-    binary = binary_accuracy(completion, solution, style=style, lenient=lenient)
-    soft = soft_accuracy(completion, solution, style=style, lenient=lenient)
-    iou = iou_accuracy(completion, solution, style=style, lenient=lenient)
+@given(texts, texts, st.sampled_from(["whole", "phrase"]), st.booleans())
+def test_scores_never_raise_lie_in_unit_interval_and_are_ordered(completion, solution, rule, lenient):
+    binary = binary_accuracy(completion, solution, rule=rule, lenient=lenient)
+    soft = soft_accuracy(completion, solution, rule=rule, lenient=lenient)
+    iou = iou_accuracy(completion, solution, rule=rule, lenient=lenient)
     assert 0.0 <= binary <= soft <= iou <= 1.0
     assert (binary == 1.0) == (soft == 1.0) == (iou == 1.0)
-    assert format_reward_score(completion, style=style) in (0.0, 1.0)
+    assert format_reward_score(completion, rule=rule) in (0.0, 1.0)
 
 
 @settings(max_examples=200, deadline=None)

@@ -37,9 +37,9 @@ def test_hand_made_summary():
     assert (s["per_option_count"], s["per_option_questions"]) == (15, 4)
     assert (s["errors"], s["duplicates"], s["records"]) == (0, 0, 4)
     json.dumps(s)  # JSON-able
-    for row in HAND:  # the same parser as the training reward, in the evaluation style
+    for row in HAND:  # the same parser and rule as the training reward
         for lenient in (False, True):
-            expected = soft_accuracy(row["model_output"], row["ground_truth"], style="eval", lenient=lenient)
+            expected = soft_accuracy(row["model_output"], row["ground_truth"], lenient=lenient)
             assert score_record(row, lenient=lenient).soft == expected
 
     lenient = summarize(HAND, lenient=True)
@@ -55,12 +55,13 @@ def test_always_rescored_and_stored_scores_compared():
     assert s["stored_score_mismatches"] == 1
 
 
-def test_eval_style_without_tags_follows_the_evaluation_scripts():
+def test_answer_rules_without_tags():
     rows = [{"ground_truth": "<answer>B</answer>", "model_output": "Answer: B"},
             {"ground_truth": "<answer>C</answer>", "model_output": "C"}]
-    assert summarize(rows)["overall"]["strict_accuracy"] == 50.0            # "C" alone scores 0
-    assert summarize(rows, style="train")["overall"]["strict_accuracy"] == 50.0  # "Answer: B" scores 0
-    assert score_record(rows[1], style="train").soft == 1.0
+    assert summarize(rows)["overall"]["strict_accuracy"] == 50.0  # default "whole": "Answer: B" scores 0
+    assert score_record(rows[1]).soft == 1.0                       # ... and the bare "C" scores 1
+    assert summarize(rows, rule="phrase")["overall"]["strict_accuracy"] == 50.0  # the other way round
+    assert score_record(rows[1], rule="phrase").soft == 0.0
 
 
 def test_duplicates_count_once_with_a_warning():
@@ -197,9 +198,9 @@ def test_cli_rescore_json_and_table(tmp_path, capsys):
     assert summary["file"] == str(path) and summary["overall"]["strict_accuracy"] == 25.0
     assert summary["duplicates"] == 1 and "duplicate" in captured.err
 
-    assert main(["rescore", str(path), "--lenient", "--answer-style", "train"]) == 0
+    assert main(["rescore", str(path), "--lenient", "--answer-rule", "phrase"]) == 0
     out = capsys.readouterr().out
-    assert "overall" in out and "50.00" in out and "style=train, lenient letters" in out
+    assert "overall" in out and "50.00" in out and "answer rule: phrase, lenient letters" in out
 
 
 def test_cli_rescore_reports_bad_files(tmp_path, capsys):

@@ -14,15 +14,15 @@ uses it by default.
 >>> sorted(answer_set("(a), C.", lenient=True))
 ['A', 'C']
 
-The reference code (longmalongma/TW-GRPO) parses answers in two places that disagree when a completion
-has no complete answer tag pair. Both are reproduced here, selected by ``style``:
+Without a complete tag pair, ``rule`` decides (docs/method.md §3):
 
-- ``style="train"`` (default): the accuracy reward of the GRPO training script (``src/open_r1/grpo.py``),
-  also docs/method.md: without tags the whole completion, stripped, is the answer.
-- ``style="eval"``: the evaluation scripts (``src/eval/eval_clevrer.py``, ``eval_general_videor1.py``), which
-  produced the paper's numbers: without tags, the first "answer: A, C" phrase (the word answer/Answer/ANSWER,
-  then colons or whitespace, then capital letters separated by commas); without that, the empty string,
-  which never matches. So a bare completion "A" earns 1 as a training reward and 0 as a benchmark score.
+- ``rule="whole"`` (default, everywhere: training rewards, ``twgrpo evaluate``, ``twgrpo rescore``): the whole
+  completion, stripped, is the answer, so a bare "B" is the answer "B". This is the specification's rule.
+  The paper's zero-shot rows rest on it: those completions are mostly a bare letter, and the authors'
+  per-question logs record the completion "B" with extracted answer "B" and score 1.
+- ``rule="phrase"`` (a named option, for analysis): the first "answer: A, C" phrase (the word
+  answer/Answer/ANSWER, then colons or whitespace, then capital letters separated by commas); without one,
+  the empty string, which never matches, so a bare "B" scores 0.
 
 Both agree on everything else: the first tag pair wins (a second one is ignored), an unclosed tag is no tag,
 only the space character is removed before splitting while the pieces are then stripped of all whitespace
@@ -37,7 +37,12 @@ Differences from the reference code:
 2. The evaluation scripts first delete every "system...assistant\\n" span from the decoded text (their
    decoding kept the prompt). The stored ``model_output`` of their logs is already cleaned, so scoring it
    again needs no such step; here a completion is never edited.
-3. The first tag pair is found with ``str.find`` instead of a lazy regular expression: same result, but a
+3. The reference scores benchmarks with two scripts that disagree: ``src/eval/eval_general_zeroshot.py``
+   (the zero-shot rows) scores the whole completion without looking for tags (a tagged answer scores 0
+   there); ``src/eval/eval_general_videor1.py`` (the trained checkpoints) takes the tags, else the
+   "phrase" rule. ``rule="whole"`` agrees with the first on every untagged completion and with the second
+   on every tagged one; ``rule="phrase"`` reproduces the second.
+4. The first tag pair is found with ``str.find`` instead of a lazy regular expression: same result, but a
    100k-character completion full of unclosed tags takes microseconds instead of seconds.
 """
 
@@ -46,10 +51,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-STYLES = ("train", "eval")
+RULES = ("whole", "phrase")  # answer rules without tags; the first is the default
+DEFAULT_RULE = RULES[0]
 
 OPEN_TAG, CLOSE_TAG = "<answer>", "</answer>"
-# Evaluation scripts' fallback without tags: "Answer: A, C" -> "A, C".
+# The "phrase" rule without tags: "Answer: A, C" -> "A, C".
 _ANSWER_PHRASE = re.compile(r"(?:answer|Answer|ANSWER)[:\s]+([A-Z](?:\s*,\s*[A-Z])*)")
 # Lenient letter forms: "a", "(A)", "[A]", "A.", "A)", "A:", "A. the cube ...", "Option A", "option (b)".
 _LENIENT_LETTER = re.compile(r"^(?:option\s*)?[(\[]?([A-Za-z])[)\]]?(?:[.:)]|\s|$)", re.IGNORECASE)
@@ -72,25 +78,25 @@ def tagged_answer(text: str) -> str | None:
     return text[start + len(OPEN_TAG):end]
 
 
-def extract_answer(text: str, style: str = "train") -> str:
+def extract_answer(text: str, rule: str = DEFAULT_RULE) -> str:
     """The answer string of a completion (or of a solution such as "<answer>A,C</answer>"), stripped.
 
-    ``style="train"``: without tags, the whole text; ``style="eval"``: without tags, an "Answer: X" phrase or
-    "" (see the module docstring). Never raises on a string.
+    Without tags: ``rule="whole"`` the whole text, ``rule="phrase"`` an "Answer: X" phrase or "" (see the
+    module docstring). Never raises on a string.
 
     >>> extract_answer("<think>...</think><answer>\\nB\\n</answer> done")
     'B'
-    >>> extract_answer("  B "), extract_answer("  B ", style="eval")
+    >>> extract_answer("  B "), extract_answer("  B ", rule="phrase")
     ('B', '')
-    >>> extract_answer("so the Answer: A, C", style="eval")
+    >>> extract_answer("so the Answer: A, C", rule="phrase")
     'A, C'
     """
-    if style not in STYLES:
-        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+    if rule not in RULES:
+        raise ValueError(f"answer rule must be one of {RULES}, got {rule!r}")
     inside = tagged_answer(text)
     if inside is not None:
         return inside.strip()
-    if style == "train":
+    if rule == "whole":
         return text.strip()
     phrase = _ANSWER_PHRASE.search(text)
     return phrase.group(1).strip() if phrase else ""

@@ -25,9 +25,10 @@ None of them raises on any string, and every score lies in [0, 1].
 Differences from the reference code (longmalongma/TW-GRPO, ``src/open_r1/grpo.py``):
 
 1. No ``math_verify`` symbolic check before the string rule (see ``answers``, difference 1).
-2. ``style="train"`` (default) reproduces the training script; ``style="eval"`` the evaluation scripts, whose
-   answer extraction without tags (``answers``) and format check differ: the evaluation format check wants the
-   text to start with ``<think>`` and to end right after ``</answer>`` (no trailing "!").
+2. ``rule="whole"`` (default) is the specification's answer rule and format check (the training script's);
+   ``rule="phrase"`` reproduces the reference's general evaluation script, whose answer extraction without
+   tags (``answers``) and format check differ: its format check wants the text to start with ``<think>`` and
+   to end right after ``</answer>`` (no trailing "!").
 3. The reference reads only ``completion[0]["content"]`` and fails on content given as a list of parts; here
    the text parts of every message are joined.
 """
@@ -38,12 +39,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from twgrpo_lib.core.answers import answer_set, extract_answer
+from twgrpo_lib.core.answers import DEFAULT_RULE, RULES, answer_set, extract_answer
 
-# Training script's format rule, searched in the stripped text (text before <think> allowed).
-_TRAIN_FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>[\s!]*$", re.DOTALL)
-# Evaluation scripts' format rule, matched from the start of the stripped text.
-_EVAL_FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>$", re.DOTALL)
+# The specification's (and training script's) format rule, searched in the stripped text (text before <think> allowed).
+_SPEC_FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>[\s!]*$", re.DOTALL)
+# The general evaluation script's format rule ("phrase"), matched from the start of the stripped text.
+_PHRASE_FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>$", re.DOTALL)
 
 
 def completion_text(completion: Any) -> str:
@@ -69,10 +70,10 @@ def completion_text(completion: Any) -> str:
     return "" if completion is None else str(completion)
 
 
-def _sets(completion: Any, solution: Any, style: str, lenient: bool) -> tuple[frozenset, frozenset]:
-    predicted = answer_set(extract_answer(completion_text(completion), style=style), lenient=lenient)
-    # The solution is always read the training way: a bare "A,C" is the answer itself.
-    truth = answer_set(extract_answer(completion_text(solution), style="train"), lenient=lenient)
+def _sets(completion: Any, solution: Any, rule: str, lenient: bool) -> tuple[frozenset, frozenset]:
+    predicted = answer_set(extract_answer(completion_text(completion), rule=rule), lenient=lenient)
+    # The solution is always read by the default rule: a bare "A,C" is the answer itself.
+    truth = answer_set(extract_answer(completion_text(solution)), lenient=lenient)
     return predicted, truth
 
 
@@ -85,55 +86,55 @@ def soft_score(predicted: frozenset, truth: frozenset) -> float:
     return len(predicted) / len(truth) if predicted <= truth else 0.0
 
 
-def soft_accuracy(completion: Any, solution: Any, style: str = "train", lenient: bool = False) -> float:
+def soft_accuracy(completion: Any, solution: Any, rule: str = DEFAULT_RULE, lenient: bool = False) -> float:
     """|P| / |S| if P is a subset of S, else 0 (the paper's soft multi-choice reward).
 
     >>> soft_accuracy("<answer>A, C</answer>", "<answer>A,C</answer>"), soft_accuracy("<answer>A,B</answer>", "A,C")
     (1.0, 0.0)
     """
-    return soft_score(*_sets(completion, solution, style, lenient))
+    return soft_score(*_sets(completion, solution, rule, lenient))
 
 
-def binary_accuracy(completion: Any, solution: Any, style: str = "train", lenient: bool = False) -> float:
+def binary_accuracy(completion: Any, solution: Any, rule: str = DEFAULT_RULE, lenient: bool = False) -> float:
     """1 if P == S else 0 (the paper's GRPO baseline reward).
 
     >>> binary_accuracy("<answer>C,A</answer>", "<answer>A,C</answer>")
     1.0
     """
-    predicted, truth = _sets(completion, solution, style, lenient)
+    predicted, truth = _sets(completion, solution, rule, lenient)
     return float(predicted == truth)
 
 
-def iou_accuracy(completion: Any, solution: Any, style: str = "train", lenient: bool = False) -> float:
+def iou_accuracy(completion: Any, solution: Any, rule: str = DEFAULT_RULE, lenient: bool = False) -> float:
     """|P & S| / |P | S| (Jaccard): partial credit that, unlike soft accuracy, survives a wrong letter.
 
     >>> iou_accuracy("<answer>A,B,C</answer>", "<answer>A,C</answer>")
     0.6666666666666666
     """
-    predicted, truth = _sets(completion, solution, style, lenient)
+    predicted, truth = _sets(completion, solution, rule, lenient)
     return len(predicted & truth) / len(predicted | truth)
 
 
-def format_reward_score(completion: Any, style: str = "train") -> float:
+def format_reward_score(completion: Any, rule: str = DEFAULT_RULE) -> float:
     """1.0 if the completion is ``<think>...</think>`` then ``<answer>...</answer>`` at the end, else 0.0.
 
-    At most one ``<think>`` and one ``<answer>`` (opening tags). ``style="train"``: text before ``<think>``
-    and whitespace or "!" after ``</answer>`` are allowed; ``style="eval"``: neither.
+    At most one ``<think>`` and one ``<answer>`` (opening tags). ``rule="whole"`` (docs/method.md §3): text
+    before ``<think>`` and whitespace or "!" after ``</answer>`` are allowed; ``rule="phrase"``: neither.
 
     >>> text = "Sure. <think>x</think> <answer>B</answer>!"
-    >>> format_reward_score(text), format_reward_score(text, "eval")
+    >>> format_reward_score(text), format_reward_score(text, "phrase")
     (1.0, 0.0)
     >>> format_reward_score("<think>x</think><think>y</think><answer>B</answer>")
     0.0
     """
+    if rule not in RULES:
+        raise ValueError(f"answer rule must be one of {RULES}, got {rule!r}")
     text = completion_text(completion).strip()
     if text.count("<think>") > 1 or text.count("<answer>") > 1:
         return 0.0
-    if style == "train":
-        return float(_TRAIN_FORMAT.search(text) is not None)
-    if style == "eval":
-        return float(_EVAL_FORMAT.match(text) is not None)
-    raise ValueError(f"style must be 'train' or 'eval', got {style!r}")
+    if rule == "whole":
+        return float(_SPEC_FORMAT.search(text) is not None)
+    return float(_PHRASE_FORMAT.match(text) is not None)
 
 
 def _batch(score: Callable[[Any, Any], float], completions: list, solution: list) -> list[float]:
@@ -171,7 +172,7 @@ def iou_accuracy_reward(completions: list, solution: list, **kwargs) -> list[flo
 
 
 def format_reward(completions: list, **kwargs) -> list[float]:
-    """TRL reward: the training script's format rule.
+    """TRL reward: the format rule of docs/method.md §3.
 
     >>> format_reward(["<think>x</think><answer>A</answer>", "<answer>A</answer>"])
     [1.0, 0.0]

@@ -21,9 +21,10 @@ What differs from the paper's evaluation scripts (longmalongma/TW-GRPO ``src/eva
    truncated last line left by a kill is cut off (never a line in the middle: that is an error).
 2. A missing or undecodable video becomes a record with an ``error`` field that the metrics count apart;
    the reference stops at the first unreadable video and drops a sample whose scoring raises.
-3. Scores come from the kit's one parser (``answers`` / ``rewards``), by default in the style of the paper's
-   evaluation scripts (``--answer-style eval``: without tags, an "Answer: X" phrase or nothing), which the
-   reference implements a second time beside its training reward.
+3. Scores come from the kit's one parser (``answers`` / ``rewards``), by default with the specification's
+   rule (``--answer-rule whole``: without tags, the whole completion is the answer); the reference scores
+   with two scripts of its own that disagree on untagged and tagged answers (``answers``, difference 3).
+   ``--answer-rule phrase`` reproduces its general script, for analysis.
 4. ``--limit N`` takes the first N questions in file order; the reference draws a random sample.
 5. One video setting for every benchmark (default 196*28*28 pixels per frame, as the paper states); the
    reference's general script sets 256*28*28 through an environment variable.
@@ -83,14 +84,14 @@ class EvalSettings:
     greedy: bool = False
     max_new_tokens: int = 4096  # paper: 4096
     prompt: str = "auto"  # clevrer | general | train | auto (by source format)
-    answer_style: str = "eval"  # answers.extract_answer style: "eval" reproduces the paper's scoring
+    answer_rule: str = "whole"  # answers.extract_answer rule: "whole" = docs/method.md §3 (untagged: the whole text)
     seed: int = 42
 
 
 # Fields that change an answer: a resumed run must match them (batch size, limit and paths to the
 # data or output may change between runs).
 RESUME_KEYS = ("model", "fps", "max_frames", "max_pixels", "temperature", "top_p", "greedy",
-               "max_new_tokens", "prompt", "answer_style", "seed")
+               "max_new_tokens", "prompt", "answer_rule", "seed")
 
 
 def settings_mismatch(saved: dict, current: dict) -> dict[str, tuple]:
@@ -169,9 +170,9 @@ def build_messages(item: dict, mode: str) -> list[dict]:
 
 
 # --- scoring of one answer -------------------------------------------------------------------------------
-def make_record(item: dict, output: str | None, style: str = "eval", error: str | None = None,
+def make_record(item: dict, output: str | None, rule: str = "whole", error: str | None = None,
                 n_tokens: int | None = None) -> dict:
-    """A format-E record scored with ``answers`` / ``rewards`` in ``style``; with ``error``, no scores.
+    """A format-E record scored with ``answers`` / ``rewards`` by ``rule``; with ``error``, no scores.
 
     >>> r = make_record({"id": 3, "solution": "<answer>A,C</answer>"}, "<think>x</think><answer>A</answer>")
     >>> r["extracted_answer"], r["accuracy_score"], r["format_score"]
@@ -181,9 +182,9 @@ def make_record(item: dict, output: str | None, style: str = "eval", error: str 
     if error is not None:
         record.update(extracted_answer=None, accuracy_score=None, format_score=None, error=error)
     else:
-        record.update(extracted_answer=extract_answer(output, style),
-                      accuracy_score=float(soft_accuracy(output, item["solution"], style)),
-                      format_score=float(format_reward_score(output, style)), completion_tokens=n_tokens)
+        record.update(extracted_answer=extract_answer(output, rule),
+                      accuracy_score=float(soft_accuracy(output, item["solution"], rule)),
+                      format_score=float(format_reward_score(output, rule)), completion_tokens=n_tokens)
     return record
 
 
@@ -248,8 +249,8 @@ def evaluate_batch(model, processor, device: str, batch: list[dict], settings: E
     answers = generate_batch(model, processor, device, [batch[i] for i in ready], [clips[i] for i in ready],
                              [prompt_mode(batch[i], settings.prompt) for i in ready], settings) if ready else []
     answer_of = dict(zip(ready, answers))
-    return [make_record(item, None, settings.answer_style, error=errors[i]) if errors[i] is not None
-            else make_record(item, answer_of[i][0], settings.answer_style, n_tokens=answer_of[i][1])
+    return [make_record(item, None, settings.answer_rule, error=errors[i]) if errors[i] is not None
+            else make_record(item, answer_of[i][0], settings.answer_rule, n_tokens=answer_of[i][1])
             for i, item in enumerate(batch)]
 
 
@@ -307,7 +308,7 @@ def write_summary(settings: EvalSettings, predictions: Path, keys: set[str], mod
     import torch  # the device name; torch is already loaded when anything was generated
 
     records = [r for r in read_records(predictions) if question_key(r) in keys]
-    summary = metrics.summarize(records, source=str(predictions), style=settings.answer_style)
+    summary = metrics.summarize(records, source=str(predictions), rule=settings.answer_rule)
     summary["settings"] = dataclasses.asdict(settings)
     summary["prompt_templates"] = [prompt_template(mode) for mode in modes]
     summary["decoding"] = decoding(settings)
@@ -345,8 +346,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", choices=["auto", *PROMPT_MODES], default=d.prompt,
                         help="prompt template; auto: clevrer for formats A/D, general for B/C (the paper's); "
                              "train: the training prompt, for models that only saw it (the tiny model)")
-    parser.add_argument("--answer-style", choices=["eval", "train"], default=d.answer_style,
-                        help="answer extraction without tags (answers.py): eval = the paper's scoring scripts")
+    parser.add_argument("--answer-rule", choices=["whole", "phrase"], default=d.answer_rule,
+                        help="answer without <answer> tags: whole = the whole completion (docs/method.md §3, "
+                             "default); phrase = an 'Answer: X' phrase or nothing (analysis only)")
     parser.add_argument("--seed", type=int, default=d.seed, help="random seed of the sampling")
     parser.add_argument("--force", action="store_true",
                         help="on a settings mismatch, keep the old predictions aside and start over")

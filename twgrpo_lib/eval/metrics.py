@@ -27,7 +27,9 @@ Every record is scored again from its model output and ground truth with the one
 
 Differences from the reference evaluation scripts (longmalongma/TW-GRPO, ``src/eval/``):
 
-1. The default ``style="eval"`` reproduces their answer extraction and format check (``answers``).
+1. The default ``rule="whole"`` is the specification's answer rule (docs/method.md §3): an untagged
+   completion is its own answer, as in the zero-shot script that produced the paper's zero-shot rows;
+   ``rule="phrase"`` reproduces the general script's extraction and format check (``answers``).
 2. Their CLEVRER metrics file computes "overall" over the last batch only (its published file says 50.0 over
    6 records); the paper's 50.4 is the count-weighted mean of its single (60.9, 3,945) and multi (42.5,
    5,293) rows, which is what ``overall`` is here.
@@ -44,7 +46,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from twgrpo_lib.core.answers import answer_set, extract_answer, option_letters
+from twgrpo_lib.core.answers import DEFAULT_RULE, answer_set, extract_answer, option_letters
 from twgrpo_lib.core.rewards import completion_text, format_reward_score, soft_score
 
 OUTPUT_FIELDS = ("model_output", "output", "response", "prediction", "completion")
@@ -107,7 +109,7 @@ def _categories(record: dict, item: Any) -> dict[str, str]:
     return found
 
 
-def score_record(record: Any, where: str = "record 0", style: str = "eval", lenient: bool = False) -> Scored:
+def score_record(record: Any, where: str = "record 0", rule: str = DEFAULT_RULE, lenient: bool = False) -> Scored:
     """Score one prediction record (docs/formats.md §E, or another tool's field names); raises on bad input.
 
     >>> r = score_record({"id": "q1", "ground_truth": "A,C", "output": "<answer>C</answer>"})
@@ -128,13 +130,13 @@ def score_record(record: Any, where: str = "record 0", style: str = "eval", leni
     if truth_set == {""}:
         raise ValueError(f"{where}: field {truth_name!r} holds no answer: {truth!r}")
     text = completion_text(output)
-    chosen = answer_set(extract_answer(text, style=style), lenient=lenient)
+    chosen = answer_set(extract_answer(text, rule=rule), lenient=lenient)
     letters = option_letters(item) or option_letters(record)
     stored = record.get("accuracy_score")
     return Scored(
         key=record_key(record),
         soft=soft_score(chosen, truth_set),
-        format=format_reward_score(text, style=style),
+        format=format_reward_score(text, rule=rule),
         multi=len(truth_set) > 1,
         option_right=sum((letter in chosen) == (letter in truth_set) for letter in letters),
         option_total=len(letters),
@@ -161,7 +163,7 @@ def group_metrics(scored: list[Scored]) -> dict[str, Any]:
 
 
 def summarize(records: list, source: str = "records", lines: list[int] | None = None,
-              style: str = "eval", lenient: bool = False) -> dict[str, Any]:
+              rule: str = DEFAULT_RULE, lenient: bool = False) -> dict[str, Any]:
     """Summary dict (JSON-able) of prediction records; see the module docstring for every entry.
 
     ``source`` and ``lines`` (the line number of each record in its file) only name the place of bad input.
@@ -173,7 +175,7 @@ def summarize(records: list, source: str = "records", lines: list[int] | None = 
         if isinstance(record, dict) and record.get("error"):
             failed.add(record_key(record))
             continue
-        scored = score_record(record, where, style=style, lenient=lenient)
+        scored = score_record(record, where, rule=rule, lenient=lenient)
         kept.setdefault(scored.key, scored)
     errors = len(failed - kept.keys())
     duplicates = len(records) - len(kept) - errors
@@ -182,7 +184,7 @@ def summarize(records: list, source: str = "records", lines: list[int] | None = 
                       "(the first one kept)", stacklevel=2)
     scored = list(kept.values())
     summary: dict[str, Any] = {
-        "style": style,
+        "answer_rule": rule,
         "lenient": lenient,
         "records": len(records),
         "overall": group_metrics(scored),
@@ -240,5 +242,5 @@ def format_table(summary: dict[str, Any]) -> str:
     lines.append(f"records read: {summary['records']}; errors (left out): {summary['errors']}; "
                  f"duplicates (counted once): {summary['duplicates']}; stored scores that differ: "
                  f"{summary['stored_score_mismatches']}")
-    lines.append(f"answer rule: style={summary['style']}, {'lenient' if summary['lenient'] else 'strict'} letters")
+    lines.append(f"answer rule: {summary['answer_rule']}, {'lenient' if summary['lenient'] else 'strict'} letters")
     return "\n".join(lines)

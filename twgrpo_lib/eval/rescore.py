@@ -18,7 +18,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from twgrpo_lib.core.answers import STYLES
+from twgrpo_lib.core.answers import DEFAULT_RULE, RULES
 from twgrpo_lib.data.formats import read_records
 from twgrpo_lib.eval.metrics import format_table, summarize
 
@@ -26,9 +26,9 @@ from twgrpo_lib.eval.metrics import format_table, summarize
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="predictions: JSON list or JSON lines")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
-    parser.add_argument("--answer-style", choices=STYLES, default="eval",
-                        help="answer rule without <answer> tags: 'eval' = the paper's evaluation scripts "
-                             "(default, reproduces its numbers), 'train' = the training reward")
+    parser.add_argument("--answer-rule", choices=RULES, default=DEFAULT_RULE,
+                        help="answer without <answer> tags: 'whole' = the whole completion (docs/method.md §3, "
+                             "default); 'phrase' = an 'Answer: X' phrase or nothing (analysis only)")
     parser.add_argument("--lenient", action="store_true",
                         help="map '(A)', 'A.', 'a', 'Option A' to letters (analysis only, not the paper's rule)")
 
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             summary = summarize(records, source=str(args.file), lines=lines or None,
-                                style=args.answer_style, lenient=args.lenient)
+                                rule=args.answer_rule, lenient=args.lenient)
     except (OSError, ValueError) as err:
         print(f"twgrpo rescore: {err}", file=sys.stderr)
         return 1
