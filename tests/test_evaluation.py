@@ -160,6 +160,8 @@ def test_summary_records_every_setting(finished_run):
     assert json.loads((out / ev.SUMMARY).read_text()) == summary
     assert summary["settings"]["model"] == settings.model and summary["settings"]["max_pixels"] == 56 * 56
     assert summary["settings"]["fps"] == 2.0 and summary["settings"]["max_frames"] == 16
+    assert summary["frame_sampling"] == {"name": "paper", "rule": ev.FRAME_SAMPLINGS["paper"]}  # the default
+    assert summary["answer_rule"] == "whole" and summary["settings"]["answer_rule"] == "whole"
     assert summary["settings"]["seed"] == 3 and summary["settings"]["batch_size"] == 4
     assert summary["decoding"]["do_sample"] is False and summary["decoding"]["max_new_tokens"] == 12
     assert summary["prompt_templates"] == [{"name": "clevrer", "system": prompts.CLEVRER_SYSTEM_PROMPT,

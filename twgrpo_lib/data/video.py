@@ -16,12 +16,18 @@ The count is even because Qwen2.5-VL packs frames in temporal patches of 2; the 
 repeat the last frame. Frames are resized keeping the aspect ratio so that H and W are multiples of 28 and
 ``min_pixels <= H*W <= max_pixels`` (bicubic with antialiasing, uint8 in and out).
 
+The paper's evaluation protocol (docs/method.md §5) resamples every clip to exactly 16 frames:
+``load_video(..., resample_to=16)`` first samples as above, then takes
+``positions = trunc(linspace(0, n - 1, 16))`` of those n frames, so a clip shorter than 8 s repeats frames
+(a 5 s CLEVRER clip: 10 frames become 16, video grid 8 x 22 x 34, 1,496 tokens instead of 5 x 22 x 34, 935).
+Its processor call passed no fps, so the model was told the processor's default, 2 fps, whatever the clip:
+``sample_fps`` is ``PROCESSOR_DEFAULT_FPS`` there.
+
 Differences from the paper's reference code (TW-GRPO's bundled qwen-vl-utils):
 
-1. The reference re-indexes every sampled clip to exactly 16 frames (``linspace(0, n-1, 16)``), which
-   duplicates frames of short videos (a 5 s CLEVRER video: 10 frames at 2 fps become 16) while still
-   telling the model 2 fps, so its temporal positions span 8 s for a 5 s video. Here a clip keeps the
-   frames sampled at ``fps`` (at most ``max_frames``) and the fps reported matches them.
+1. The reference's video reader resamples to 16 frames unless the environment says ``SAMPLE_MODE=true``; its
+   training scripts say so, its evaluation scripts set it only after the library has read it. Here the
+   16-frame resampling is an explicit argument (``resample_to``), used by ``twgrpo evaluate`` by default.
 2. ``min_pixels`` defaults to ``min(128*28*28, max_pixels)`` so a small ``max_pixels`` (CPU runs) never
    conflicts with the video minimum; the reference uses 128*28*28 and lets it win.
 3. ``end_time`` (sample only the first seconds) is supported; the reference's decord path refuses it.
@@ -40,6 +46,8 @@ FACTOR = 28  # patch 14 x spatial merge 2: H and W must be multiples of this
 TEMPORAL_PATCH_SIZE = 2  # Qwen2.5-VL packs frames in pairs
 VIDEO_MIN_PIXELS = 128 * 28 * 28  # qwen-vl-utils' per-frame minimum for videos
 VIDEO_MAX_PIXELS = 196 * 28 * 28  # the paper's per-frame maximum
+PAPER_EVAL_FRAMES = 16  # frames per clip in the paper's evaluation scripts
+PROCESSOR_DEFAULT_FPS = 2.0  # fps the Qwen2.5-VL processor of the paper's runs assumed when given none
 VIDEO_FPS = 2.0  # the paper's sampling rate
 VIDEO_MAX_FRAMES = 16  # the paper's most frames per clip
 
@@ -155,6 +163,18 @@ def sample_indices(window_frames: int, num_frames: int) -> list[int]:
     return [int(i) for i in np.linspace(0, window_frames - 1, num_frames).round().astype(int)]
 
 
+def resample_positions(num_frames: int, count: int = PAPER_EVAL_FRAMES) -> list[int]:
+    """Positions in a clip of ``num_frames`` frames that the paper's evaluation feeds: ``count`` evenly spaced,
+    truncated (repeats when the clip is shorter than ``count``).
+
+    >>> resample_positions(10)                     # a 5 s CLEVRER clip sampled at 2 fps
+    [0, 0, 1, 1, 2, 3, 3, 4, 4, 5, 6, 6, 7, 7, 8, 9]
+    >>> resample_positions(16) == list(range(16))
+    True
+    """
+    return [int(i) for i in np.linspace(0, num_frames - 1, count)]  # non-negative: int() truncates
+
+
 def _resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
     """(T, h, w, 3) uint8 -> (T, height, width, 3) uint8, bicubic with antialiasing.
 
@@ -182,10 +202,12 @@ def _open(path: str):
 
 def load_video(path: str | os.PathLike, *, fps: float = VIDEO_FPS, max_frames: int = VIDEO_MAX_FRAMES,
                min_frames: int = 4, max_pixels: int = VIDEO_MAX_PIXELS, min_pixels: int | None = None,
-               end_time: float | None = None) -> VideoClip:
+               end_time: float | None = None, resample_to: int | None = None) -> VideoClip:
     """Decode only the sampled frames of ``path`` and resize them for Qwen2.5-VL.
 
-    ``end_time`` (seconds) restricts sampling to the start of the video. Raises ``VideoNotFoundError``,
+    ``end_time`` (seconds) restricts sampling to the start of the video. ``resample_to`` (the paper's
+    evaluation: 16) resamples the clip to exactly that many frames, as the module docstring says, and the
+    clip reports ``PROCESSOR_DEFAULT_FPS``. Raises ``VideoNotFoundError``,
     ``VideoDecodeError`` or ``VideoTooShortError`` (all ``VideoError``, message naming the path).
     """
     path = os.fspath(path)
@@ -204,8 +226,12 @@ def load_video(path: str | os.PathLike, *, fps: float = VIDEO_FPS, max_frames: i
         raise VideoTooShortError(path, f"{window} frames, need at least {max(min_frames, TEMPORAL_PATCH_SIZE)}")
     n = num_sample_frames(window, source_fps, fps=fps, max_frames=max_frames, min_frames=min_frames)
     indices = sample_indices(window, n)
+    sample_fps = n / window * source_fps
+    if resample_to is not None:
+        indices = [indices[p] for p in resample_positions(n, resample_to)]
+        sample_fps = PROCESSOR_DEFAULT_FPS
     try:
-        raw = reader.get_batch(indices).asnumpy()  # (n, h, w, 3) uint8
+        raw = reader.get_batch(indices).asnumpy()  # (len(indices), h, w, 3) uint8
         stamps = reader.get_frame_timestamp(indices)[:, 0]  # start time of each frame, seconds
     except Exception as exc:
         raise VideoDecodeError(path, f"cannot decode frames {indices[0]}..{indices[-1]} "
@@ -214,7 +240,7 @@ def load_video(path: str | os.PathLike, *, fps: float = VIDEO_FPS, max_frames: i
     return VideoClip(
         frames=_resize_frames(raw, height, width),
         timestamps=[float(t) for t in stamps],
-        sample_fps=n / window * source_fps,
+        sample_fps=sample_fps,
         source_fps=source_fps,
         source_frames=source_frames,
         path=path,
@@ -267,7 +293,8 @@ def processor_video_kwargs(clips: list[VideoClip]) -> dict:
 
     ``processor(text=texts, **processor_video_kwargs(clips), return_tensors="pt")``. The processor derives
     ``second_per_grid_ts = temporal_patch_size / metadata.sampled_fps`` with ``sampled_fps =
-    len(frames_indices) / total_num_frames * fps``; the metadata below makes that equal ``clip.sample_fps``.
+    len(frames_indices) / total_num_frames * fps``; the metadata below makes that equal ``clip.sample_fps``
+    (for a resampled clip its ``fps`` is scaled so, as the file's own fps would not give it).
     ``do_sample_frames=False`` keeps our frames; ``do_resize=False`` keeps our (already 28-aligned) size,
     so ``cap_pixels_per_frame`` (a resize option) is moot and set only to silence its deprecation notice.
 
@@ -286,9 +313,10 @@ def processor_video_kwargs(clips: list[VideoClip]) -> dict:
             raise ValueError(f"{clip.path}: frame size {height}x{width} is not a multiple of {FACTOR}")
         window = clip.window_frames or clip.source_frames
         indices = clip.frame_indices or sample_indices(window, clip.num_frames)
+        told = len(indices) / window * clip.source_fps
         metadata.append({
             "total_num_frames": window,
-            "fps": clip.source_fps,
+            "fps": clip.source_fps if math.isclose(told, clip.sample_fps) else clip.sample_fps * window / len(indices),
             "frames_indices": list(indices),
             "duration": window / clip.source_fps,
             "height": int(height),

@@ -27,7 +27,10 @@ What differs from the paper's evaluation scripts (longmalongma/TW-GRPO ``src/eva
    ``--answer-rule phrase`` reproduces its general script, for analysis.
 4. ``--limit N`` takes the first N questions in file order; the reference draws a random sample.
 5. One video setting for every benchmark (default 196*28*28 pixels per frame, as the paper states); the
-   reference's general script sets 256*28*28 through an environment variable.
+   reference's general script sets 256*28*28 through an environment variable, too late to take effect.
+6. Frames: ``--frame-sampling paper`` (default) is the reference's, 16 frames per clip (``video``, the
+   16-frame protocol); ``--frame-sampling fps`` is the kit's training sampling (2 fps, at most 16 frames,
+   the fps the model is told matching the frames), which the reference's scripts never used for evaluation.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ from twgrpo_lib.core.answers import extract_answer
 from twgrpo_lib.core.rewards import format_reward_score, soft_accuracy
 from twgrpo_lib.data.formats import load_items
 from twgrpo_lib.data.predictions import append_record, question_key, read_records
-from twgrpo_lib.data.video import VideoCache, VideoSettings, processor_video_kwargs
+from twgrpo_lib.data.video import PAPER_EVAL_FRAMES, VideoCache, VideoSettings, processor_video_kwargs
 from twgrpo_lib.eval import metrics
 
 PAPER_VIDEO = VideoSettings()  # docs/method.md §7: 2 fps, at most 16 frames of at most 196*28*28 pixels
@@ -62,6 +65,12 @@ SETTINGS = "settings.json"
 SUMMARY = "summary.json"
 CLEVRER_STYLE_FORMATS = {"A", "D"}  # source formats that get the CLEVRER system prompt and template
 PROMPT_MODES = ("clevrer", "general", "train")
+FRAME_SAMPLINGS = {  # --frame-sampling: what summary.json records beside the name
+    "paper": "2-fps samples resampled to exactly 16 frames (truncated linspace, repeats for clips under 8 s), "
+             "told 2 fps: the paper's evaluation scripts (docs/method.md §5)",
+    "fps": "frames at fps, at most max_frames, an even count, told the fps of the frames: the kit's training "
+           "sampling",
+}
 
 
 # --- settings ---------------------------------------------------------------------------------------
@@ -78,6 +87,7 @@ class EvalSettings:
     batch_size: int = 16  # paper: 16
     fps: float = PAPER_VIDEO.fps  # paper: 2 fps ...
     max_frames: int = PAPER_VIDEO.max_frames  # ... at most 16 frames ...
+    frame_sampling: str = "paper"  # ... then resampled to exactly 16 (FRAME_SAMPLINGS) ...
     max_pixels: int = PAPER_VIDEO.max_pixels  # ... of at most 196*28*28 pixels
     temperature: float = 0.1  # paper: sampling on, temperature 0.1, top_p 0.001 (effectively greedy)
     top_p: float = 0.001
@@ -90,7 +100,7 @@ class EvalSettings:
 
 # Fields that change an answer: a resumed run must match them (batch size, limit and paths to the
 # data or output may change between runs).
-RESUME_KEYS = ("model", "fps", "max_frames", "max_pixels", "temperature", "top_p", "greedy",
+RESUME_KEYS = ("model", "fps", "max_frames", "frame_sampling", "max_pixels", "temperature", "top_p", "greedy",
                "max_new_tokens", "prompt", "answer_rule", "seed")
 
 
@@ -192,11 +202,12 @@ def make_record(item: dict, output: str | None, rule: str = "whole", error: str 
 def load_clips(items: list[dict], settings: EvalSettings, cache) -> tuple[list, list[str | None]]:
     """Decode each item's video (``cache``: a ``video.VideoCache``, CLEVRER asks several questions per video);
     a failure is returned as an error string for that item, never raised."""
+    resample = PAPER_EVAL_FRAMES if settings.frame_sampling == "paper" else None
     clips, errors = [], []
     for item in items:
         try:
             clips.append(cache.load(item["video"], fps=settings.fps, max_frames=settings.max_frames,
-                                    max_pixels=settings.max_pixels))
+                                    max_pixels=settings.max_pixels, resample_to=resample))
             errors.append(None)
         except Exception as err:  # any decoding failure is recorded for this question only
             clips.append(None)
@@ -256,6 +267,8 @@ def evaluate_batch(model, processor, device: str, batch: list[dict], settings: E
 
 def run_evaluation(settings: EvalSettings, force: bool = False, progress: bool = True) -> dict:
     """Evaluate, resuming from ``OUT/predictions.jsonl``; write and return the summary dict."""
+    if settings.frame_sampling not in FRAME_SAMPLINGS:
+        raise ValueError(f"frame sampling must be one of {sorted(FRAME_SAMPLINGS)}, got {settings.frame_sampling!r}")
     items = load_items(settings.data, video_root=settings.video_root)
     if settings.question_type:
         wanted = {t.strip() for t in settings.question_type.split(",")}
@@ -311,6 +324,7 @@ def write_summary(settings: EvalSettings, predictions: Path, keys: set[str], mod
     summary = metrics.summarize(records, source=str(predictions), rule=settings.answer_rule)
     summary["settings"] = dataclasses.asdict(settings)
     summary["prompt_templates"] = [prompt_template(mode) for mode in modes]
+    summary["frame_sampling"] = {"name": settings.frame_sampling, "rule": FRAME_SAMPLINGS[settings.frame_sampling]}
     summary["decoding"] = decoding(settings)
     summary["versions"] = library_versions()
     summary["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
@@ -337,6 +351,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="questions per generate call (paper: 16)")
     parser.add_argument("--fps", type=float, default=d.fps, help="frame sampling rate (paper: 2)")
     parser.add_argument("--max-frames", type=int, default=d.max_frames, help="frames per video at most (paper: 16)")
+    parser.add_argument("--frame-sampling", choices=sorted(FRAME_SAMPLINGS), default=d.frame_sampling,
+                        help="paper: the 2-fps samples resampled to exactly 16 frames (default, the paper's "
+                             "evaluation); fps: the kit's training sampling, frames at --fps")
     parser.add_argument("--max-pixels", type=int, default=d.max_pixels,
                         help="pixels per frame at most (paper: 196*28*28)")
     parser.add_argument("--temperature", type=float, default=d.temperature, help="sampling temperature (paper: 0.1)")

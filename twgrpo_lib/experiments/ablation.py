@@ -209,7 +209,7 @@ def eval_settings(settings: AblationSettings, model: Path, out: Path):
     return EvalSettings(model=os.fspath(model), data=eval_file, out=os.fspath(out), video_root=video_root,
                         limit=settings.eval_limit, max_new_tokens=settings.eval_max_new_tokens,
                         batch_size=settings.eval_batch_size, prompt=settings.eval_prompt,
-                        fps=video["video_fps"], max_frames=video["video_max_frames"],
+                        fps=video["video_fps"], max_frames=video["video_max_frames"], frame_sampling="fps",
                         max_pixels=video["video_max_pixels"])
 
 
