@@ -38,6 +38,7 @@ The package is layered; a module imports only from its own layer and those above
 ``eval``: evaluation
 
 - ``evaluation``: ``twgrpo evaluate``, resumable benchmark evaluation with the paper's protocol.
+- ``posing``: how an item is posed: the paper's prompts, chat messages, which questions a run asks.
 - ``metrics`` and ``rescore``: strict / partial / per-option accuracy; ``twgrpo rescore``.
 - ``grounding``: does a model look at the video? right versus swapped video.
 - ``benchmarks``: the paper's benchmarks and evaluating several checkpoints side by side.

@@ -13,7 +13,10 @@ Every loader returns plain dicts with the fields of format A plus a few more:
 
 Records that cannot be scored are skipped and counted, never silently: Video-R1 items whose ``problem_type``
 is not "multiple choice", CLEVRER descriptive (open-ended) questions and CLEVRER questions without a correct
-choice. A malformed record raises :class:`DatasetFormatError` naming the file, the record index and the field.
+choice. A question with a single option is still a question and is read as it is (Video-R1's MVBench file
+has five). A malformed record raises :class:`DatasetFormatError` naming the file, the record index and the
+field; with ``read_items(..., on_error="record")`` it is kept in ``LoadResult.errors`` instead and reading
+goes on (``twgrpo evaluate`` turns each into an error record of that question).
 
 Differences from the paper's reference code:
 
@@ -64,11 +67,14 @@ class LoadResult:
     records: int  # records in the file (for D: questions)
     items: list[dict] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)  # reason -> count
+    errors: list[dict] = field(default_factory=list)  # on_error="record": {"index", "id", "error", "record"}
 
     def summary(self) -> str:
         text = f"{self.path}: format {self.format}, {self.records} records -> {len(self.items)} items"
         if self.skipped:
             text += "; skipped " + ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
+        if self.errors:
+            text += f"; {len(self.errors)} records that cannot be posed (first: {self.errors[0]['error']})"
         return text
 
 
@@ -217,8 +223,8 @@ def _from_b(record: dict, path: Path, index: int, video_root) -> dict:
     if not isinstance(record["problem"], str) or not record["problem"].strip():
         raise DatasetFormatError(path, f"expected the question text, got {record['problem']!r}", index, "problem")
     options = record["options"]
-    if not isinstance(options, list) or len(options) < 2:
-        raise DatasetFormatError(path, f"expected a list of at least 2 options, got {options!r}", index, "options")
+    if not isinstance(options, list) or not options:
+        raise DatasetFormatError(path, f"expected a non-empty list of options, got {options!r}", index, "options")
     for i, option in enumerate(options):
         m = _B_OPTION.match(option) if isinstance(option, str) else None
         if not m or m.group(1) != chr(ord("A") + i):
@@ -283,9 +289,23 @@ def _from_d(entry: dict, path: Path, index: int, video_root, result: LoadResult)
         result.items.append(item)
 
 
+def record_id(record, path: Path, index: int, fmt: str) -> str:
+    """The id a record's item gets (format B: ``problem_id`` first; A and C: ``id`` first; else file-index).
+
+    >>> record_id({"problem_id": 7, "id": "x"}, Path("mvbench.json"), 3, "B"), record_id({}, Path("a.json"), 3, "A")
+    ('7', 'a-3')
+    """
+    names = ("problem_id", "id") if fmt == "B" else ("id", "problem_id")
+    found = [record[n] for n in names if isinstance(record, dict) and record.get(n) is not None]
+    return str(found[0]) if found else f"{path.stem}-{index}"
+
+
 def read_items(path: str | os.PathLike, *, video_root: str | os.PathLike | None = None,
-               format: str | None = None) -> LoadResult:
-    """Like :func:`load_items`, returning the skipped counts too."""
+               format: str | None = None, on_error: str = "raise") -> LoadResult:
+    """Like :func:`load_items`, returning the skipped counts too. ``on_error="record"`` keeps a malformed
+    record in ``errors`` (its index, id, one-line error and the record) and reads on, instead of raising."""
+    if on_error not in ("raise", "record"):
+        raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}")
     path = Path(path)
     records = read_records(path)
     fmt = format.upper() if format else (detect_format(records[0]) if records else "A")
@@ -297,24 +317,34 @@ def read_items(path: str | os.PathLike, *, video_root: str | os.PathLike | None 
     root = None if video_root is None else os.fspath(video_root)
     result = LoadResult(str(path), fmt, 0 if fmt == "D" else len(records))
     for index, record in enumerate(records):
-        if not isinstance(record, dict):
-            raise DatasetFormatError(path, f"expected a JSON object, got {type(record).__name__}", index)
-        if fmt == "D":
-            _from_d(record, path, index, root, result)
-        elif fmt == "B":
-            kind = record.get("problem_type", "multiple choice")
-            if kind != "multiple choice":
-                result.skipped[f"problem_type {kind!r} (not multiple choice)"] += 1
-                continue
-            result.items.append(_from_b(record, path, index, root))
-        else:
-            result.items.append(_from_a_or_c(record, path, index, root, fmt))
+        try:
+            _read_record(record, path, index, root, fmt, result)
+        except DatasetFormatError as err:
+            if on_error == "raise":
+                raise
+            result.errors.append({"index": index, "id": record_id(record, path, index, fmt), "error": str(err),
+                                  "record": record})
     ids = Counter(item["id"] for item in result.items)
     duplicates = [i for i, n in ids.items() if n > 1]
     if duplicates:
         raise DatasetFormatError(path, f"{len(duplicates)} ids occur more than once (e.g. {duplicates[:3]})",
                                  field="id")
     return result
+
+
+def _read_record(record, path: Path, index: int, root, fmt: str, result: LoadResult) -> None:
+    if not isinstance(record, dict):
+        raise DatasetFormatError(path, f"expected a JSON object, got {type(record).__name__}", index)
+    if fmt == "D":
+        _from_d(record, path, index, root, result)
+    elif fmt == "B":
+        kind = record.get("problem_type", "multiple choice")
+        if kind != "multiple choice":
+            result.skipped[f"problem_type {kind!r} (not multiple choice)"] += 1
+            return
+        result.items.append(_from_b(record, path, index, root))
+    else:
+        result.items.append(_from_a_or_c(record, path, index, root, fmt))
 
 
 def load_items(path: str | os.PathLike, *, video_root: str | os.PathLike | None = None,

@@ -19,8 +19,10 @@ What differs from the paper's evaluation scripts (longmalongma/TW-GRPO ``src/eva
 1. Resume is exact. The reference reloads its partial file but restarts the loop at question 0 and
    appends again, so a resumed run holds duplicates; here finished questions are skipped by id and a
    truncated last line left by a kill is cut off (never a line in the middle: that is an error).
-2. A missing or undecodable video becomes a record with an ``error`` field that the metrics count apart;
-   the reference stops at the first unreadable video and drops a sample whose scoring raises.
+2. A missing or undecodable video, or a record the kit cannot pose (``formats``: malformed options or
+   solution), becomes a record with an ``error`` field that the metrics count apart, and ``summary.json``
+   counts the records not posed; the reference stops at the first unreadable video and drops a sample
+   whose scoring raises. A question with a single option is posed as it is.
 3. Scores come from the kit's one parser (``answers`` / ``rewards``), by default with the specification's
    rule (``--answer-rule whole``: without tags, the whole completion is the answer); the reference scores
    with two scripts of its own that disagree on untagged and tagged answers (``answers``, difference 3).
@@ -50,21 +52,21 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 import twgrpo_lib
-from twgrpo_lib.core import prompts
 from twgrpo_lib.core.answers import extract_answer
 from twgrpo_lib.core.rewards import format_reward_score, soft_accuracy
-from twgrpo_lib.data.formats import load_items
+from twgrpo_lib.data.formats import read_items
 from twgrpo_lib.data.predictions import append_record, question_key, read_records
 from twgrpo_lib.data.video import PAPER_EVAL_FRAMES, VideoCache, VideoSettings, processor_video_kwargs
 from twgrpo_lib.eval import metrics
+from twgrpo_lib.eval.posing import (  # noqa: F401  (re-exported: the prompts are part of this command)
+    CLEVRER_STYLE_FORMATS, PROMPT_MODES, build_messages, prompt_mode, prompt_template, select_questions, user_text,
+)
 
 PAPER_VIDEO = VideoSettings()  # docs/method.md §7: 2 fps, at most 16 frames of at most 196*28*28 pixels
 
 PREDICTIONS = "predictions.jsonl"
 SETTINGS = "settings.json"
 SUMMARY = "summary.json"
-CLEVRER_STYLE_FORMATS = {"A", "D"}  # source formats that get the CLEVRER system prompt and template
-PROMPT_MODES = ("clevrer", "general", "train")
 FRAME_SAMPLINGS = {  # --frame-sampling: what summary.json records beside the name
     "paper": "2-fps samples resampled to exactly 16 frames (truncated linspace, repeats for clips under 8 s), "
              "told 2 fps: the paper's evaluation scripts (docs/method.md §5)",
@@ -137,46 +139,6 @@ def prepare_output(settings: EvalSettings, force: bool = False) -> Path:
     tmp.write_text(json.dumps(current, indent=2) + "\n")
     os.replace(tmp, settings_file)
     return predictions
-
-
-# --- prompts -----------------------------------------------------------------------------------------
-def prompt_mode(item: dict, requested: str = "auto") -> str:
-    """``clevrer`` for CLEVRER-style items (formats A, D), ``general`` for the others, unless overridden
-    (``clevrer``, ``general`` or ``train``: the training prompt).
-
-    >>> prompt_mode({"source_format": "D"}), prompt_mode({"source_format": "B"}), prompt_mode({}, "train")
-    ('clevrer', 'general', 'train')
-    """
-    if requested != "auto":
-        if requested not in PROMPT_MODES:
-            raise ValueError(f"unknown prompt {requested!r}; use one of {PROMPT_MODES} or auto")
-        return requested
-    return "clevrer" if str(item.get("source_format", "")).upper() in CLEVRER_STYLE_FORMATS else "general"
-
-
-def prompt_template(mode: str) -> dict[str, str | None]:
-    """The template of a prompt mode as recorded in the summary: system prompt and user template."""
-    if mode == "clevrer":
-        return {"name": "clevrer", "system": prompts.CLEVRER_SYSTEM_PROMPT, "user": prompts.CLEVRER_EVAL_TEMPLATE}
-    if mode == "train":
-        return {"name": "train", "system": None, "user": prompts.TRAIN_TEMPLATES["mixed"]}
-    suffix = prompts.GENERAL_TYPE_SUFFIX["multiple choice"]
-    return {"name": "general", "system": None, "user": prompts.GENERAL_EVAL_TEMPLATE + suffix}
-
-
-def user_text(item: dict, mode: str) -> str:
-    """The user text of one item: the paper's template filled with its question."""
-    if mode == "clevrer":
-        return prompts.clevrer_eval_prompt(item["problem"])
-    if mode == "train":
-        return prompts.training_prompt(item["problem"])
-    question = prompts.general_question(item["question"], list(item["options"]))
-    return prompts.general_eval_prompt(question, item.get("problem_type") or "multiple choice")
-
-
-def build_messages(item: dict, mode: str) -> list[dict]:
-    """Chat messages for one item: video first, then the text (as the paper's scripts)."""
-    return prompts.video_chat(user_text(item, mode), prompts.CLEVRER_SYSTEM_PROMPT if mode == "clevrer" else None)
 
 
 # --- scoring of one answer -------------------------------------------------------------------------------
@@ -269,13 +231,8 @@ def run_evaluation(settings: EvalSettings, force: bool = False, progress: bool =
     """Evaluate, resuming from ``OUT/predictions.jsonl``; write and return the summary dict."""
     if settings.frame_sampling not in FRAME_SAMPLINGS:
         raise ValueError(f"frame sampling must be one of {sorted(FRAME_SAMPLINGS)}, got {settings.frame_sampling!r}")
-    items = load_items(settings.data, video_root=settings.video_root)
-    if settings.question_type:
-        wanted = {t.strip() for t in settings.question_type.split(",")}
-        items = [item for item in items if item.get("question_type") in wanted]
-        if not items:
-            raise ValueError(f"{settings.data}: no question of type {sorted(wanted)}")
-    items = items[: settings.limit] if settings.limit is not None else items
+    loaded = read_items(settings.data, video_root=settings.video_root, on_error="record")
+    items, unposed = select_questions(loaded.items, loaded.errors, settings)
     if settings.video_root is None:  # relative video paths are relative to the data file
         base = Path(settings.data).parent
         items = [dict(item, video=str(base / item["video"])) if not os.path.isabs(item["video"]) else item
@@ -284,6 +241,11 @@ def run_evaluation(settings: EvalSettings, force: bool = False, progress: bool =
     done = {question_key(r) for r in read_records(predictions)}
     todo = [item for item in items if question_key(item) not in done]
     started = time.time()
+    with open(predictions, "a", encoding="utf-8") as fh:
+        for error in unposed:  # a record the kit cannot pose is that question's error record, never an abort
+            if error["id"] not in done:
+                append_record(fh, {"id": error["id"], "question": error["record"], "model_output": None,
+                                   "error": f"not posed: {error['error']}"})
     if todo:
         from twgrpo_lib.models.qwen import load_model  # torch and transformers: only when questions remain
 
@@ -299,8 +261,10 @@ def run_evaluation(settings: EvalSettings, force: bool = False, progress: bool =
                     append_record(fh, record)
                 bar.update(len(batch))
     modes = sorted({prompt_mode(item, settings.prompt) for item in items})
-    return write_summary(settings, predictions, {question_key(item) for item in items}, modes,
-                         time.time() - started, generated=len(todo))
+    keys = {question_key(item) for item in items} | {error["id"] for error in unposed}
+    summary = write_summary(settings, predictions, keys, modes, time.time() - started, generated=len(todo),
+                            not_posed=[(e["index"], e["id"], e["error"]) for e in unposed])
+    return summary
 
 
 # --- summary -------------------------------------------------------------------------------------------
@@ -316,7 +280,7 @@ def library_versions() -> dict[str, str]:
 
 
 def write_summary(settings: EvalSettings, predictions: Path, keys: set[str], modes: list[str], seconds: float,
-                  generated: int) -> dict:
+                  generated: int, not_posed: list[tuple] = ()) -> dict:
     """Score the records of this run's questions with ``metrics`` and write ``OUT/summary.json``."""
     import torch  # the device name; torch is already loaded when anything was generated
 
@@ -328,7 +292,9 @@ def write_summary(settings: EvalSettings, predictions: Path, keys: set[str], mod
     summary["decoding"] = decoding(settings)
     summary["versions"] = library_versions()
     summary["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    summary["run"] = {"questions": len(keys), "generated_this_run": generated, "seconds_this_run": round(seconds, 1)}
+    summary["run"] = {"questions": len(keys), "generated_this_run": generated, "seconds_this_run": round(seconds, 1),
+                      "not_posed": len(not_posed),
+                      "not_posed_examples": [f"record {i} (id {k}): {e}" for i, k, e in not_posed[:5]]}
     out = Path(settings.out) / SUMMARY
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(summary, indent=2) + "\n")
@@ -381,5 +347,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"twgrpo evaluate: {err}", file=sys.stderr)
         return 1
     print(metrics.format_table(summary))
+    if summary["run"]["not_posed"]:
+        print(f"{summary['run']['not_posed']} records could not be posed and are error records "
+              f"(first: {summary['run']['not_posed_examples'][0]})", file=sys.stderr)
     print(f"wrote {Path(settings.out) / PREDICTIONS} and {Path(settings.out) / SUMMARY}", file=sys.stderr)
     return 0
