@@ -26,7 +26,8 @@ fill, the group mean over members and the min-max above; ``top_entropy_mask`` is
 Differences from the reference code (longmalongma/TW-GRPO, ``compute_token_importance_kl_logs_uniform``):
 
 1. Weights are constants: computed under ``torch.no_grad`` from detached inputs. The reference builds them from
-   the policy's live log-probabilities, so gradient flows through the weights into the loss by accident.
+   the policy's live log-probabilities, so gradient flows through the weights into the loss by accident;
+   ``token_weights_with_gradient`` reproduces that, for the trainer's ``token_weights_gradient`` switch.
 2. Min-max runs over the group's own longest completion T. The reference normalises over the padded width of
    the whole batch, so with 2+ groups a shorter group's padding (D = 0) can set its minimum.
 3. Memory: the reference holds the (G, T, V) log-distributions of every member several times over (log_softmax
@@ -212,6 +213,29 @@ def token_weights(logits: torch.Tensor, mask: torch.Tensor, alpha: float = 1.7, 
     """
     D = group_divergence(logits, mask, temperature=temperature, chunk_size=chunk_size, divergence=divergence)
     return _weights_from_divergence(D, mask.detach().bool().to(D.device), alpha)
+
+
+def token_weights_with_gradient(log_probs: torch.Tensor, mask: torch.Tensor, alpha: float = 1.7) -> torch.Tensor:
+    """The weights of ``token_weights``, differentiable: the reference's form, gradient flowing through them.
+
+    ``log_probs`` (G, T, V) log-distributions of one group (the policy's, live), ``mask`` (G, T) 0/1. Same
+    formula, written over the full (G, T, V) tensor, so it costs the memory the chunked form avoids; only
+    ``TWGRPOConfig.token_weights_gradient`` (off by default) uses it.
+
+    >>> logits = torch.tensor([[[0.0, 0.0], [5.0, 0.0]], [[0.0, 0.0], [math.log(9.0), 0.0]]], requires_grad=True)
+    >>> w = token_weights_with_gradient(logits.log_softmax(-1), torch.tensor([[1, 0], [1, 1]]), alpha=1.5)
+    >>> w.detach(), w.requires_grad
+    (tensor([[1.0000, 0.0000],
+            [1.0000, 1.5000]]), True)
+    """
+    if log_probs.dim() != 3:
+        raise ValueError(f"log_probs has shape {tuple(log_probs.shape)}, expected (G, T, V)")
+    m = _check_mask(mask, log_probs.shape[:2]).to(log_probs.device).bool()
+    V = log_probs.shape[-1]
+    filled = torch.where(m[..., None], log_probs.float(), torch.full((), -math.log(V), device=log_probs.device))
+    d = (filled.mean(0, keepdim=True) - filled).clamp(-CLAMP, CLAMP)  # (G, T, V)
+    D = (d.exp() - d - 1.0).sum(-1).mean(0)  # (T,)
+    return _weights_from_divergence(D, m, alpha)
 
 
 def _split_groups(rows: int, group_size: int, name: str) -> int:

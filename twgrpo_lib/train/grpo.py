@@ -32,6 +32,12 @@ Differences from the paper's reference code:
 2. Attention is PyTorch's SDPA unless ``model_init_kwargs.attn_implementation`` says otherwise (the reference
    uses flash-attention 2, which needs the ``flash-attn`` package).
 3. A LoRA run saves a merged full model (the reference trains full weights only).
+
+Reproduction switches (off by default, see ``grpo_trainer``): ``--token-weights-gradient`` lets gradient flow
+through the token weights as the reference code does; ``--train-vision-tower`` trains the vision tower as the
+reference's GRPO baseline script does. ``--use-vllm`` is refused for video data until vLLM video
+generation is implemented and run on a GPU. ``--report-to`` hands metrics to TRL's trackers (none by default;
+``metrics.jsonl`` is always written).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -79,8 +86,14 @@ RUN_DEFAULTS: dict = {
     "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
     "cpu_threads": None,  # torch threads on a CPU-only machine (None: torch's default)
     "max_items": None,  # train on the first N items only (after the template filter)
+    "parameter_digest": False,  # record a sha256 of the final parameters of every process in train_settings.json
 }
 RUN_KEYS = frozenset(RUN_DEFAULTS)
+REPORT_TO = ("none", "tensorboard", "wandb", "trackio")  # --report-to: TRL's (transformers') tracker names
+
+
+class SettingsError(ValueError):
+    """Settings that cannot run; ``twgrpo train`` prints it as one line."""
 
 
 def config_fields() -> frozenset[str]:
@@ -105,7 +118,7 @@ def read_settings(path: str | os.PathLike) -> dict:
         raise FileNotFoundError(f"{path}: recipe not found (shipped recipes: {names})")
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+        raise SettingsError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
     check_keys(data, str(path))
     return data
 
@@ -113,7 +126,7 @@ def read_settings(path: str | os.PathLike) -> dict:
 def check_keys(settings: dict, source: str) -> None:
     unknown = sorted(set(settings) - RUN_KEYS - config_fields())
     if unknown:
-        raise ValueError(f"{source}: unknown setting(s) {unknown}; use TWGRPOConfig fields or {sorted(RUN_KEYS)}")
+        raise SettingsError(f"{source}: unknown setting(s) {unknown}; use TWGRPOConfig fields or {sorted(RUN_KEYS)}")
 
 
 def resolve_settings(recipe: str | os.PathLike | None = DEFAULT_RECIPE, config_file: str | os.PathLike | None = None,
@@ -137,13 +150,13 @@ def resolve_settings(recipe: str | os.PathLike | None = DEFAULT_RECIPE, config_f
     settings.update(given)
     algo, reward, template = settings["algo"], settings["reward"], settings["template"]
     if algo not in ALGOS:
-        raise ValueError(f"algo must be one of {sorted(ALGOS)}, got {algo!r}")
+        raise SettingsError(f"algo must be one of {sorted(ALGOS)}, got {algo!r}")
     if reward not in REWARDS:
-        raise ValueError(f"reward must be one of {list(REWARDS)}, got {reward!r}")
+        raise SettingsError(f"reward must be one of {list(REWARDS)}, got {reward!r}")
     if template not in TRAIN_TEMPLATES:
-        raise ValueError(f"template must be one of {sorted(TRAIN_TEMPLATES)}, got {template!r}")
+        raise SettingsError(f"template must be one of {sorted(TRAIN_TEMPLATES)}, got {template!r}")
     if algo != "tw-grpo" and settings.get("alpha", 1.0) != 1.0 and "alpha" in given:
-        raise ValueError(f"alpha = {settings['alpha']} has no effect with algo {algo!r} (token weights off)")
+        raise SettingsError(f"alpha = {settings['alpha']} has no effect with algo {algo!r} (token weights off)")
     settings.update(ALGOS[algo])
     return settings
 
@@ -162,7 +175,10 @@ def make_config(settings: dict, output_dir: str | os.PathLike):
         init["dtype"] = "float32"
     if init:
         fields["model_init_kwargs"] = init
-    return TWGRPOConfig(**fields)
+    try:
+        return TWGRPOConfig(**fields)
+    except ValueError as err:  # a combination TWGRPOConfig refuses: one line on the command line
+        raise SettingsError(str(err)) from None
 
 
 def select_items(items: list[dict], template: str, max_items: int | None = None) -> list[dict]:
@@ -231,7 +247,7 @@ def train(model: str | os.PathLike, data: str | os.PathLike, out: str | os.PathL
 
 
 def _train(model, data, out: Path, settings: dict, recipe, progress: bool) -> Path:
-    from twgrpo_lib.train.grpo_trainer import TWGRPOTrainer
+    from twgrpo_lib.train.grpo_trainer import TWGRPOTrainer, launch_record, parameter_digest, vllm_video_refusal
 
     if not progress:
         settings["disable_tqdm"] = True
@@ -240,20 +256,29 @@ def _train(model, data, out: Path, settings: dict, recipe, progress: bool) -> Pa
     loaded = load_items(path, video_root=video_root)
     items = select_items(loaded, settings["template"], settings["max_items"])
     if not items:
-        raise ValueError(f"{path}: no items left for template {settings['template']!r} ({len(loaded)} loaded)")
+        raise SettingsError(f"{path}: no items left for template {settings['template']!r} ({len(loaded)} loaded)")
     dataset = build_training_dataset(items, template=settings["template"])
+    refusal = vllm_video_refusal(config, dataset)
+    if refusal:
+        raise SettingsError(refusal)
     trainer = TWGRPOTrainer(os.fspath(model), get_reward_functions(settings["reward"]), args=config,
                             train_dataset=dataset, peft_config=lora_config(settings) if settings["lora"] else None)
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
     save_final(trainer, out, settings["lora"])
+    digests = None
+    if settings["parameter_digest"]:  # every process: the gather under ZeRO-3 is collective
+        own = parameter_digest(trainer.accelerator.unwrap_model(trainer.model))
+        digests = trainer.accelerator.gather_for_metrics([own], use_gather_object=True)
     if trainer.accelerator.is_main_process:
         record = {"model": os.fspath(model), "data": os.fspath(path), "video_root": video_root,
                   "recipe": None if recipe is None else os.fspath(recipe), "items": len(items),
                   "items_loaded": len(loaded), "train_seconds": round(seconds, 1),
                   "device": str(trainer.accelerator.device), "processes": trainer.accelerator.num_processes,
+                  "distributed": launch_record(trainer.accelerator),
                   "settings": {k: v for k, v in settings.items() if k in RUN_KEYS},
+                  "parameter_digests": digests,
                   "config": json.loads(config.to_json_string())}
         (out / "train_settings.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
     return out
@@ -316,7 +341,13 @@ OVERRIDE_FLAGS: tuple[tuple[str, dict], ...] = (
     ("--max-items", dict(type=int, help="train on the first N items only")),
     ("--seed", dict(type=int, help="random seed (model init of LoRA, sampling)")),
     ("--lora", dict(action="store_true", help="LoRA on the language model")),
-    ("--use-vllm", dict(action="store_true", help="generate with vLLM (GPU, needs the vllm package)")),
+    ("--use-vllm", dict(action="store_true", help="generate with vLLM (refused for video data: not implemented yet)")),
+    ("--report-to", dict(choices=REPORT_TO, help="tracker TRL reports to (default: the recipe's, none); "
+                                                 "metrics.jsonl is always written")),
+    ("--token-weights-gradient", dict(action="store_true",
+                                      help="reproduce the reference code: gradient flows through the token weights")),
+    ("--train-vision-tower", dict(dest="freeze_vision_tower", action="store_false",
+                                  help="reproduce the reference's GRPO baseline: the vision tower is trained")),
 )
 
 
@@ -344,7 +375,11 @@ def override_keys() -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = train(args.model, args.data, args.out, recipe=args.recipe, config_file=args.config_file,
-                progress=not args.quiet, **{k: getattr(args, k) for k in override_keys()})
+    try:
+        out = train(args.model, args.data, args.out, recipe=args.recipe, config_file=args.config_file,
+                    progress=not args.quiet, **{k: getattr(args, k) for k in override_keys()})
+    except (SettingsError, FileNotFoundError) as err:
+        print(f"twgrpo train: {err}", file=sys.stderr)
+        return 1
     print(f"final model and processor in {out}; per-step metrics in {out / 'metrics.jsonl'}")
     return 0

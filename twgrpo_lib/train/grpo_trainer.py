@@ -18,9 +18,16 @@ What this adds to TRL 1.16's ``GRPOTrainer``:
 - Every logged step is appended to ``<output_dir>/metrics.jsonl`` (reward mean/std per function, completion
   length, learning rate, token-weight mean/max/share above 1.1).
 
+Switches that reproduce the reference code where it departs from the paper (off by default):
+``token_weights_gradient`` lets gradient flow through the weights, as the reference does (see
+``_get_per_token_logps_and_entropies``); ``freeze_vision_tower=False`` trains the vision tower, as the
+reference's GRPO baseline script does (``--freeze_vision_modules false``; the paper's GRPO 41.1 comes from it).
+``use_vllm`` with video prompts is refused (``vllm_video_refusal``).
+
 Differences from the paper's reference code:
 
-1. Weights are constants (no gradient through them); the reference lets gradient flow through them by accident.
+1. Weights are constants (no gradient through them) unless ``token_weights_gradient``; the reference lets
+   gradient flow through them by accident.
 2. With ``beta > 0`` the KL term is not weighted (the reference multiplies the whole per-token loss); the paper's
    runs use ``beta = 0``, where both agree.
 3. The reference computes weights from full (G, T, V) logits; here from hidden states in chunks of positions.
@@ -36,7 +43,7 @@ from pathlib import Path
 import torch
 from trl import GRPOConfig, GRPOTrainer
 
-from twgrpo_lib.core.token_weighting import batched_token_weights_from_hidden_states
+from twgrpo_lib.core.token_weighting import batched_token_weights_from_hidden_states, token_weights_with_gradient
 from twgrpo_lib.data.video import VideoCache, VideoSettings
 from twgrpo_lib.models.qwen import VISION_TOKENS
 from twgrpo_lib.train.vision_inputs import (
@@ -71,7 +78,13 @@ class TWGRPOConfig(GRPOConfig):
         "help": "Most pixels per frame, 196*28*28 (paper, docs/method.md §5)."})
     video_root: str | None = field(default=None, metadata={"help": "Folder that relative/absolute video paths "
                                                                    "of the dataset are re-rooted under."})
-    freeze_vision_tower: bool = field(default=True, metadata={"help": "Freeze the vision encoder (paper)."})
+    freeze_vision_tower: bool = field(default=True, metadata={
+        "help": "Freeze the vision encoder (paper, docs/method.md §5). False reproduces the reference's GRPO "
+                "baseline script (--freeze_vision_modules false), the run behind the paper's GRPO 41.1."})
+    token_weights_gradient: bool = field(default=False, metadata={
+        "help": "Let gradient flow through the token weights, as the reference code does (docs/method.md §2 "
+                "says they are constants). Needs beta 0, one optimizer step per rollout batch and every group "
+                "in one loss batch; computes the full (B, T, V) log-distributions with gradient."})
     loss_type: str = field(default="bnpo", metadata={
         "help": "TRL aggregation: 'bnpo' is TW-GRPO's token-level mean (docs/method.md §1); 'grpo' the baseline's."})
     beta: float = field(default=0.0, metadata={"help": "KL coefficient; 0 in the paper (docs/method.md §1)."})
@@ -88,6 +101,24 @@ class TWGRPOConfig(GRPOConfig):
                 f"per_device_train_batch_size * steps_per_generation = {self.per_device_train_batch_size} * "
                 f"{self.steps_per_generation} = {local} is not a multiple of num_generations = "
                 f"{self.num_generations}")
+        if self.token_weights_gradient:
+            needs = {"token_weighting": self.token_weighting, "beta == 0": self.beta == 0,
+                     "num_iterations == 1": self.num_iterations == 1,
+                     "steps_per_generation == 1": self.steps_per_generation == 1}
+            missing = [name for name, ok in needs.items() if not ok]
+            if missing:
+                raise ValueError(f"token_weights_gradient needs {', '.join(missing)} (every group's completions "
+                                 "in one loss batch, as in the reference)")
+
+
+def vllm_video_refusal(args, train_dataset) -> str | None:
+    """Why ``use_vllm`` cannot run on this dataset, or None. TRL 1.16 gives vLLM images only, and the kit's
+    ``suppress_tokens`` reach vLLM's ``SamplingParams``: video generation with vLLM is not implemented."""
+    columns = getattr(train_dataset, "column_names", None) or []
+    if getattr(args, "use_vllm", False) and "video" in columns:
+        return ("use_vllm: generation with vLLM is not implemented for video prompts (TRL 1.16 passes vLLM only "
+                "images and the kit suppresses vision tokens through generation_kwargs); train without it")
+    return None
 
 
 def _core(model):
@@ -108,6 +139,29 @@ def _gathered(params: list):
     return deepspeed.zero.GatheredParameters([p for p in params if p is not None])
 
 
+def parameter_digest(model) -> str:
+    """sha256 of every parameter (name, float32 bytes) in name order; under ZeRO-3 each one is gathered in turn,
+    so every process computes the digest of the full model. Collective: call it on every process."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, param in sorted(model.named_parameters()):
+        with _gathered([param]):
+            digest.update(name.encode() + param.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def launch_record(accelerator) -> dict:
+    """How the run was distributed: accelerate's type and, under DeepSpeed, the ZeRO stage and offload devices."""
+    record = {"type": str(accelerator.distributed_type.value)}
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    if plugin is not None:
+        zero = plugin.deepspeed_config.get("zero_optimization", {})
+        record.update(zero_stage=zero.get("stage"), offload_optimizer=zero.get("offload_optimizer", {}).get("device"),
+                      offload_param=zero.get("offload_param", {}).get("device"))
+    return record
+
+
 def vision_tower(model) -> torch.nn.Module:
     core = _core(model)
     inner = getattr(core, "model", core)
@@ -125,6 +179,12 @@ class TWGRPOTrainer(GRPOTrainer):
     def __init__(self, model, reward_funcs, args: TWGRPOConfig | None = None, processing_class=None,
                  peft_config=None, **kwargs):
         args = args or TWGRPOConfig(output_dir="twgrpo-output")
+        refusal = vllm_video_refusal(args, kwargs.get("train_dataset"))
+        if refusal:
+            raise ValueError(refusal)
+        if peft_config is not None and not args.freeze_vision_tower:
+            raise ValueError("freeze_vision_tower=False trains the vision tower in full, but LoRA excludes it: "
+                             "use full fine-tuning (lora off) for a trainable vision tower")
         if processing_class is None and isinstance(model, str):
             from transformers import AutoProcessor
             processing_class = AutoProcessor.from_pretrained(model, trust_remote_code=args.trust_remote_code)
@@ -143,6 +203,7 @@ class TWGRPOTrainer(GRPOTrainer):
         self._video_cache = VideoCache(maxsize=max(8, args.per_device_train_batch_size * args.steps_per_generation))
         self._batch_rows = None  # dataset rows of the generation batch being tokenized
         self._video_rows = None  # encoded video rows of the batch being scored (None: text-only)
+        self._live = None  # token_weights_gradient: the loss batch whose weights come from the loss forward
 
     # --- video prompts ---------------------------------------------------------------------------------
     def _tokenize_prompts(self, prompts: list):
@@ -171,6 +232,9 @@ class TWGRPOTrainer(GRPOTrainer):
                                            batch_size=None, compute_entropy=False, compute_aux_loss=False,
                                            **kwargs):
         rows = self._video_rows
+        if self._live is not None and torch.is_grad_enabled():
+            return self._logps_with_live_weights(model, input_ids, attention_mask, logits_to_keep, rows,
+                                                 compute_entropy)
         if rows is None:
             return super()._get_per_token_logps_and_entropies(
                 model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, compute_aux_loss,
@@ -195,6 +259,36 @@ class TWGRPOTrainer(GRPOTrainer):
         return (torch.cat(logps), torch.cat(entropies) if compute_entropy else None,
                 torch.stack(aux).mean() if compute_aux_loss else None)
 
+    def _logps_with_live_weights(self, model, input_ids, attention_mask, logits_to_keep, rows, compute_entropy):
+        """The loss forward under ``token_weights_gradient``: per-token log-probs whose gradient also carries
+        the weights' own, as in the reference's ``w * per_token_loss`` with live weights.
+
+        The weights w come from this forward's log-distributions, per group; the batch's advantages become
+        A * w (values), and the returned log-probs are ``logp + log w - (log w).detach()``: equal in value,
+        so with TRL's ratio exp(logp - logp.detach()) = 1 the loss -ratio * A * w has the gradient
+        -A (w dlogp + dw), that of -A * w(theta) * ratio. The weights are shared by a group's members, so the
+        extra term is sum_t dw_t sum_i A_i m_it: with GRPO's zero-mean advantages it acts only at positions
+        where some members have already ended."""
+        extra = self._video_kwargs(rows, input_ids) if rows is not None else {}
+        with self.accelerator.autocast():
+            out = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=logits_to_keep + 1,
+                        use_cache=False, **extra)
+        log_probs = (out.logits[:, :-1].float() / self.temperature).log_softmax(-1)  # (B, C, V)
+        logps = log_probs.gather(-1, input_ids[:, -logits_to_keep:, None]).squeeze(-1)  # (B, C)
+        live, weights = self._live, torch.zeros_like(logps)
+        mask = live["mask"]
+        for group in live["groups"].unique():
+            members = (live["groups"] == group).nonzero().squeeze(1)
+            if len(members) != self.num_generations:
+                raise RuntimeError(f"token_weights_gradient: a loss batch holds {len(members)} of a group's "
+                                   f"{self.num_generations} completions")
+            weights[members] = token_weights_with_gradient(log_probs[members], mask[members], self.args.alpha)
+        self._log_weight_stats(weights.detach(), mask)
+        live["inputs"]["advantages"] = live["advantages"].reshape(-1, 1) * weights.detach()
+        log_w = torch.where(mask.bool(), weights.clamp_min(1e-12).log(), torch.zeros_like(weights))
+        entropies = -(log_probs.exp() * log_probs).sum(-1) if compute_entropy else None
+        return logps + log_w - log_w.detach(), entropies, None
+
     # --- generation batch: video rows and token weights ----------------------------------------------------
     def _generate_and_score_completions(self, inputs):
         if inputs and "video" in inputs[0]:
@@ -204,7 +298,10 @@ class TWGRPOTrainer(GRPOTrainer):
             output = super()._generate_and_score_completions(inputs)
             if self._video_rows is not None:
                 output["video_rows"] = self._video_rows
-            if self.args.token_weighting:
+            if self.args.token_weighting and self.args.token_weights_gradient:  # weights come with the loss
+                groups = torch.arange(output["completion_ids"].size(0), device=output["completion_ids"].device)
+                output["group_index"] = groups // self.num_generations
+            elif self.args.token_weighting:
                 output["token_weights"] = self._token_weights(output)
         finally:
             self._batch_rows, self._video_rows = None, None
@@ -261,11 +358,16 @@ class TWGRPOTrainer(GRPOTrainer):
     def _compute_loss(self, model, inputs):
         if "token_weights" in inputs:  # per-token advantages A_i * w_{i,t}: exactly w * per_token_loss (see above)
             inputs = {**inputs, "advantages": inputs["advantages"].reshape(-1, 1) * inputs["token_weights"]}
+        if "group_index" in inputs:  # token_weights_gradient: weights from the loss forward itself
+            mask = inputs["completion_mask"] * inputs.get("tool_mask", 1)
+            inputs = dict(inputs)
+            self._live = {"inputs": inputs, "advantages": inputs["advantages"], "groups": inputs["group_index"],
+                          "mask": mask}
         self._video_rows = inputs.get("video_rows")
         try:
             return super()._compute_loss(model, inputs)
         finally:
-            self._video_rows = None
+            self._video_rows, self._live = None, None
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         super().log(logs, start_time)
