@@ -32,10 +32,16 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-test-slow: $(STAMP)
+# the slow tests include the DeepSpeed launch: install the deepspeed extra first
+DEEPSPEED_STAMP := $(VENV)/.installed-deepspeed
+$(DEEPSPEED_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install -q --no-build-isolation -e '.[deepspeed]'
+	touch $(DEEPSPEED_STAMP)
+
+test-slow: $(DEEPSPEED_STAMP)
 	RUN_SLOW=1 $(BIN)/python -m pytest -q -m slow || test $$? -eq 5  # 5: no test is marked slow
 
-test-all: $(STAMP)
+test-all: $(DEEPSPEED_STAMP)
 	RUN_SLOW=1 $(BIN)/python -m pytest -q
 
 clean:
