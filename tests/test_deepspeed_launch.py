@@ -52,7 +52,8 @@ def launched(tmp_path_factory):
     launcher["main_process_port"] = free_port()
     (root / "accelerate.yaml").write_text(yaml.safe_dump(launcher))
     (root / "tiny.yaml").write_text(yaml.safe_dump(TINY_SETTINGS))
-    command = [str(Path(sys.executable).with_name("accelerate")), "launch", "--config_file", str(root / "accelerate.yaml"),
+    accelerate = str(Path(sys.executable).with_name("accelerate"))
+    command = [accelerate, "launch", "--config_file", str(root / "accelerate.yaml"),
                "-m", "twgrpo_lib.cli", "train", "--recipe", "paper_7b", "--config-file", str(root / "tiny.yaml"),
                "--model", str(shipped_path()), "--data", str(root / "mini"), "--out", str(root / "out"), "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",

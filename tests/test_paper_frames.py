@@ -7,7 +7,12 @@ import pytest
 from twgrpo_lib.data.synthetic.build import video_questions
 from twgrpo_lib.data.synthetic.render import render_frames, write_mp4
 from twgrpo_lib.data.video import (
-    PAPER_EVAL_FRAMES, PROCESSOR_DEFAULT_FPS, load_video, processor_video_kwargs, resample_positions, sample_indices,
+    PAPER_EVAL_FRAMES,
+    PROCESSOR_DEFAULT_FPS,
+    load_video,
+    processor_video_kwargs,
+    resample_positions,
+    sample_indices,
 )
 from twgrpo_lib.eval.evaluation import EvalSettings, load_clips
 from twgrpo_lib.models.shipped import shipped_path

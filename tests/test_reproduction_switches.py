@@ -6,7 +6,7 @@ import argparse
 import pytest
 import torch
 
-from tests.test_trainer import G, _loss_grads, generation_batch, make_trainer
+from tests.test_trainer import _loss_grads, generation_batch, make_trainer
 from twgrpo_lib.core.token_weighting import token_weights, token_weights_with_gradient
 from twgrpo_lib.train import grpo as training
 

@@ -59,7 +59,13 @@ from twgrpo_lib.data.predictions import append_record, question_key, read_record
 from twgrpo_lib.data.video import PAPER_EVAL_FRAMES, VideoCache, VideoSettings, processor_video_kwargs
 from twgrpo_lib.eval import metrics
 from twgrpo_lib.eval.posing import (  # noqa: F401  (re-exported: the prompts are part of this command)
-    CLEVRER_STYLE_FORMATS, PROMPT_MODES, build_messages, prompt_mode, prompt_template, select_questions, user_text,
+    CLEVRER_STYLE_FORMATS,
+    PROMPT_MODES,
+    build_messages,
+    prompt_mode,
+    prompt_template,
+    select_questions,
+    user_text,
 )
 
 PAPER_VIDEO = VideoSettings()  # docs/method.md §7: 2 fps, at most 16 frames of at most 196*28*28 pixels
