@@ -17,6 +17,13 @@ What this adds to TRL 1.16's ``GRPOTrainer``:
   so this is exactly ``w * per_token_loss``. TW-GRPO uses ``loss_type="bnpo"``; the GRPO baseline ``"grpo"``.
 - Every logged step is appended to ``<output_dir>/metrics.jsonl`` (reward mean/std per function, completion
   length, learning rate, token-weight mean/max/share above 1.1).
+- Exact resume (``trainer.train(resume_from_checkpoint=...)``, the Trainer's own checkpoint state). Two fixes
+  to the stock path: (a) the checkpoint's weights are loaded the way ``from_pretrained`` loads them. The stock
+  Trainer loads them with a plain ``load_state_dict(strict=False)``, but ``save_pretrained`` writes Qwen2.5-VL's
+  weights under their original names (``model.layers.*`` for ``model.language_model.layers.*``), so the language
+  model silently kept its starting weights (transformers issue #43701). (b) The prompt order of epoch e is a
+  function of (seed, e) (:class:`EpochRepeatSampler`); TRL's sampler advances one generator across epochs, so a
+  resumed run, whose sampler is new, would draw epoch 0's order again.
 
 Switches that reproduce the reference code where it departs from the paper (off by default):
 ``token_weights_gradient`` lets gradient flow through the weights, as the reference does (see
@@ -37,11 +44,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from trl import GRPOConfig, GRPOTrainer
+from trl.trainer.utils import RepeatSampler
 
 from twgrpo_lib.core.token_weighting import batched_token_weights_from_hidden_states, token_weights_with_gradient
 from twgrpo_lib.data.video import VideoCache, VideoSettings
@@ -119,6 +128,28 @@ def vllm_video_refusal(args, train_dataset) -> str | None:
         return ("use_vllm: generation with vLLM is not implemented for video prompts (TRL 1.16 passes vLLM only "
                 "images and the kit suppresses vision tokens through generation_kwargs); train without it")
     return None
+
+
+class EpochRepeatSampler(RepeatSampler):
+    """TRL's ``RepeatSampler`` whose order in epoch e depends only on (seed, e): before each pass the generator
+    is seeded again and advanced past e permutations, which is the order an uninterrupted run draws.
+
+    >>> s = EpochRepeatSampler(range(4), mini_repeat_count=1, batch_size=4, seed=0, epoch=lambda: 1)
+    >>> uninterrupted = RepeatSampler(range(4), mini_repeat_count=1, batch_size=4, seed=0)
+    >>> _ = list(uninterrupted); list(s) == list(uninterrupted)
+    True
+    """
+
+    def __init__(self, *args, epoch: Callable[[], int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.epoch = epoch
+
+    def __iter__(self):
+        if self.shuffle and self.seed is not None:
+            self.generator.manual_seed(self.seed)
+            for _ in range(self.epoch()):
+                torch.randperm(self.num_samples, generator=self.generator)
+        return super().__iter__()
 
 
 def _core(model):
@@ -204,6 +235,19 @@ class TWGRPOTrainer(GRPOTrainer):
         self._batch_rows = None  # dataset rows of the generation batch being tokenized
         self._video_rows = None  # encoded video rows of the batch being scored (None: text-only)
         self._live = None  # token_weights_gradient: the loss batch whose weights come from the loss forward
+
+    def _get_train_sampler(self, dataset=None):
+        stock = super()._get_train_sampler(dataset)
+        return EpochRepeatSampler(stock.data_source, stock.mini_repeat_count, stock.batch_size, stock.repeat_count,
+                                  stock.shuffle, stock.seed, epoch=lambda: int(self.state.epoch or 0))
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        target = self.model if model is None else model
+        if self.is_fsdp_enabled or hasattr(target, "peft_config"):  # their own formats: the stock path
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        core = _core(target)
+        saved = type(core).from_pretrained(resume_from_checkpoint, dtype=core.dtype, local_files_only=True)
+        core.load_state_dict(saved.state_dict(), strict=True)
 
     # --- video prompts ---------------------------------------------------------------------------------
     def _tokenize_prompts(self, prompts: list):
