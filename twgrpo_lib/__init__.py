@@ -17,6 +17,8 @@ The package is layered; a module imports only from its own layer and those above
 - ``examples``: training inputs built from items (TRL rows for GRPO, supervised examples).
 - ``video``: frame sampling with decord and the video settings (fps, frames, pixels).
 - ``predictions``: the predictions store that survives ``kill -9`` (docs/formats.md §E).
+- ``run_folder``: an output folder belongs to one run (``run.json``), one writer at a time, ``--force`` moves
+  another run aside; ``arguments``: valid ranges of numeric settings, checked before any work starts.
 - ``inversion``: ``twgrpo invert``, QA inversion of a file.
 - ``synthetic``: mini-CLEVRER, a CLEVRER-like video benchmark generated locally (``world``, ``physics``,
   ``sampling``, ``render``, ``describe``, ``questions``, ``build`` = ``twgrpo make-data``, ``plots``).
@@ -32,6 +34,7 @@ The package is layered; a module imports only from its own layer and those above
 - ``grpo_trainer``: ``TWGRPOConfig`` / ``TWGRPOTrainer`` on TRL's ``GRPOTrainer``, video in every forward.
 - ``vision_inputs``: video prompts for the trainer, decoded and encoded once per batch.
 - ``grpo``: ``twgrpo train``, GRPO / TW-GRPO runs from a recipe (``twgrpo_lib/recipes/``).
+- ``resume``: the newest complete checkpoint of a run and its ``metrics.jsonl`` cut back to it (``--resume``).
 - ``supervised``: the supervised next-token loop shared by ``pretrain`` (visual curriculum) and ``sft``
   (warm start in the answer format).
 
@@ -47,7 +50,7 @@ The package is layered; a module imports only from its own layer and those above
 
 ``tutorial``: ``runner`` (runs and renders the notebooks), ``figures`` (plotly), ``focus`` (notebook 02).
 
-``cli``: the ``twgrpo`` command.
+``cli``: the ``twgrpo`` command; an expected failure is one line and exit status 2 (``--debug``: traceback).
 """
 
 __version__ = "0.1.0"

@@ -3,6 +3,12 @@
 Each subcommand lives next to the code it drives: a module listed in ``COMMANDS`` provides
 ``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only when their subcommand
 runs, so ``twgrpo invert`` does not pay for importing torch.
+
+One way to fail: an expected failure (a file that is missing or malformed, a setting that cannot work, an
+output folder holding another run, an unusable video: ``OSError``, ``ValueError``, ``VideoError``) is printed
+as one line, ``twgrpo COMMAND: message`` (the message names the file, record and field), and the exit status
+is 2, as for a usage error; ``--debug`` shows the traceback instead. Anything else is a bug and keeps its
+traceback.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     for name, (module_name, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(_module=module_name)
+        sub.add_argument("--debug", action="store_true", help="show the traceback of a failure")
         if wanted == name:  # only the chosen subcommand's module is imported
             importlib.import_module(module_name).add_arguments(sub)
     return parser
@@ -46,7 +53,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         build_parser([]).print_help()
         return 2
-    return int(importlib.import_module(args._module).run(args) or 0)
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except Exception as err:
+        if args.debug or not is_expected(err):
+            raise
+        print(f"twgrpo {args.command}: {one_line(err)}", file=sys.stderr)
+        return 2
+
+
+def is_expected(err: BaseException) -> bool:
+    """Whether ``err`` is a failure the user can act on (bad file, setting, folder or video), not a bug."""
+    from twgrpo_lib.data.video import VideoError
+
+    return isinstance(err, (OSError, ValueError, VideoError))
+
+
+def one_line(err: BaseException) -> str:
+    """The message of ``err`` on one line (its lines joined with "; "), or its type when it has none.
+
+    >>> one_line(ValueError("a.json: record 3: field 'video': missing\\n  try --video-root"))
+    "a.json: record 3: field 'video': missing; try --video-root"
+    """
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return "; ".join(lines) or type(err).__name__
 
 
 if __name__ == "__main__":

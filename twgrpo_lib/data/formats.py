@@ -101,13 +101,21 @@ def _parse(text: str, path: Path, line: int | None = None):
         raise DatasetFormatError(path, "JSON nested too deeply to read", line=line) from None
 
 
+def read_json(path: str | os.PathLike):
+    """The one JSON document in a file (a manifest, a scene list): any defect (missing file, not UTF-8,
+    malformed or deeply nested JSON) raises :class:`DatasetFormatError` naming the file."""
+    path = Path(path)
+    return _parse(read_text(path), path)
+
+
 def read_records(path: str | os.PathLike, *, with_lines: bool = False):
     """The records of a JSON file: a list, one object per line (JSON Lines) or ``{"results": [...]}`` (the
     layout of some published evaluation logs). The one reader of JSON data files in the kit.
 
     Blank lines are skipped. Any defect (missing file, not UTF-8, malformed or deeply nested JSON, another
-    layout) raises :class:`DatasetFormatError` naming the file and, for JSON Lines, the line. With
-    ``with_lines`` returns ``(records, line numbers)``; the numbers are [] unless the file is JSON Lines.
+    layout, no record at all) raises :class:`DatasetFormatError` naming the file and, for JSON Lines, the
+    line. With ``with_lines`` returns ``(records, line numbers)``; the numbers are [] unless the file is
+    JSON Lines.
     """
     path = Path(path)
     text = read_text(path)
@@ -135,6 +143,8 @@ def read_records(path: str | os.PathLike, *, with_lines: bool = False):
                 lines.append(number)
     if not isinstance(records, list):
         raise DatasetFormatError(path, f"expected a JSON list of records, got {type(records).__name__}")
+    if not records:
+        raise DatasetFormatError(path, "holds no records (an empty file or an empty list)")
     return (records, lines) if with_lines else records
 
 

@@ -2,7 +2,9 @@
 
 One JSON object per line, appended and made durable (flush + fsync) before the next question starts, so a
 killed run loses at most the line it was writing. Reading cuts such a torn last line off (with a warning)
-and the question is simply run again; a damaged line anywhere else is an error, never skipped.
+and the question is simply run again; a damaged line anywhere else is an error, never skipped. Dropping
+records (error records of questions asked again) rewrites the file to a temporary one and renames it over
+the old one, so a kill leaves either file, never a mixture.
 """
 
 from __future__ import annotations
@@ -39,10 +41,12 @@ def read_records(path: Path, repair: bool = True) -> list[dict]:
                 record = json.loads(raw)
                 if not isinstance(record, dict):
                     raise ValueError("not a JSON object")
+            except RecursionError:
+                raise ValueError(f"{path}: line {number}: JSON nested too deeply to read") from None
             except ValueError as err:
                 if any(rest.strip(b"\x00 \t\r") for rest in lines[number:]):
                     raise ValueError(f"{path}: line {number} is not a JSON record ({err})") from None
-                warnings.warn(f"{path}: dropped a truncated last line ({len(raw)} bytes); that question is re-run",
+                warnings.warn(f"{path}: dropped a truncated last line ({len(raw)} bytes), left by a killed writer",
                               stacklevel=2)
                 break
             records.append(record)
@@ -65,6 +69,23 @@ def append_record(fh, record: dict) -> None:
     fh.write(json.dumps(record, ensure_ascii=False) + "\n")
     fh.flush()
     os.fsync(fh.fileno())
+
+
+def rewrite_records(path: Path, records: list[dict]) -> None:
+    """Replace the file's records by ``records`` atomically (temporary file, fsync, rename).
+
+    >>> import tempfile; p = Path(tempfile.mkdtemp()) / "p.jsonl"
+    >>> rewrite_records(p, [{"id": 1}]); p.read_text()
+    '{"id": 1}\\n'
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def question_key(item_or_record: dict) -> str:

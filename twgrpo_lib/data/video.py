@@ -368,6 +368,16 @@ class VideoReport:
     def bad(self) -> int:
         return len(self.missing) + len(self.undecodable) + len(self.too_short)
 
+    def bad_indices(self) -> set[int]:
+        return {row[0] for rows in (self.missing, self.undecodable, self.too_short) for row in rows}
+
+    def problems(self) -> list[str]:
+        """One phrase per bad item, in item order, e.g. ``item 3 (id q3): videos/a.mp4 missing``."""
+        rows = [(r[0], f"item {r[0]} (id {r[1]}): {r[2]} missing") for r in self.missing]
+        rows += [(r[0], f"item {r[0]} (id {r[1]}): {r[2]} undecodable ({r[3]})") for r in self.undecodable]
+        rows += [(r[0], f"item {r[0]} (id {r[1]}): {r[2]} too short ({r[3]} frames)") for r in self.too_short]
+        return [text for _, text in sorted(rows)]
+
     def summary(self, limit: int = 5) -> str:
         """A few lines: counts, then up to ``limit`` examples of each kind of problem."""
         lines = [f"{self.ok}/{self.total} videos usable; {len(self.missing)} missing, "
@@ -406,6 +416,21 @@ def verify_videos(items, video_root: str | os.PathLike | None = None, *, min_fra
         else:
             report.too_short.append((index, item_id, path, detail))
     return report
+
+
+def usable_items(items: list[dict], source: str, *, skip_bad: bool = False, min_frames: int = 4,
+                 video_root: str | os.PathLike | None = None) -> tuple[list[dict], VideoReport]:
+    """Check every item's video before work starts (exists, decodes, at least ``min_frames`` frames, as
+    ``load_video`` needs). With a bad one, raise a ``ValueError`` naming ``source`` and every bad item on one
+    line, or, with ``skip_bad``, return the usable items only; the report says how many were dropped."""
+    report = verify_videos(items, video_root, min_frames=min_frames)
+    if not report.bad:
+        return list(items), report
+    if not skip_bad:
+        raise ValueError(f"{source}: {report.bad} of {report.total} items have an unusable video: "
+                         + "; ".join(report.problems()) + " (fix them, or skip them with --skip-bad-videos)")
+    bad = report.bad_indices()
+    return [item for i, item in enumerate(items) if i not in bad], report
 
 
 def _check_one(path: str, min_frames: int, decode: bool) -> tuple[str, object]:
