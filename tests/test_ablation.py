@@ -23,9 +23,11 @@ class Stubs:
     def __init__(self):
         self.trained, self.evaluated = [], []
 
-    def train(self, model, data, out, *, recipe, progress, **kw):
+    def train(self, model, data, out, *, recipe, progress, resume=False, **kw):
         self.trained.append((out, kw))
-        out.mkdir(parents=True)
+        self.resumed = getattr(self, "resumed", []) + ([out] if resume else [])
+        out.mkdir(parents=True, exist_ok=resume)
+        (out / "run.json").write_text("{}")  # what training.train claims its folder with
         lines = [{"step": s, "reward": 0.5 + 0.1 * s, "reward_std": 0.4 - 0.1 * s,
                   "completions/mean_length": 60 - 10 * s, "frac_reward_zero_std": 1.0 if s == 1 else 0.5}
                  for s in (1, 2, 3)]
@@ -106,13 +108,13 @@ def test_grid_writes_results_and_resumes(tmp_path):
     assert third.trained == [] and [e.out for e in third.evaluated] == [str(tmp_path / "out/grpo_soft/seed1/eval")]
     assert (resumed["row"], resumed["seed"], resumed["train_seconds"]) == ("grpo_soft", 1, 2.5)  # the trainer's time
 
-    # an interrupted training (no train_settings.json) starts again from an empty folder
+    # an interrupted training (no train_settings.json) is resumed in its folder
     run = tmp_path / "out" / "twgrpo_single" / "seed2"
     (run / "result.json").unlink()
     (run / "train" / "train_settings.json").unlink()
     fourth = Stubs()
     run_ablation(s, train_fn=fourth.train, eval_fn=fourth.evaluate, log=None)
-    assert [out for out, _ in fourth.trained] == [run / "train"]
+    assert [out for out, _ in fourth.trained] == [run / "train"] and fourth.resumed == [run / "train"]
 
 
 def test_other_settings_are_refused_unless_forced(tmp_path):
@@ -120,12 +122,18 @@ def test_other_settings_are_refused_unless_forced(tmp_path):
     run_ablation(settings(tmp_path, rows=("twgrpo_soft",), seeds=(0,)), train_fn=stubs.train,
                  eval_fn=stubs.evaluate, log=None)
     changed = settings(tmp_path, rows=("twgrpo_soft",), seeds=(0,), max_steps=99)
-    with pytest.raises(ValueError, match="twgrpo_soft/seed0/result.json: finished with other settings"):
+    with pytest.raises(ValueError, match=r"out: holds another run \(max_steps: 16 then, 99 now\)"):
         run_ablation(changed, train_fn=stubs.train, eval_fn=stubs.evaluate, log=None)
+    more_seeds = Stubs()  # more seeds (or rows) extend the same grid
+    run_ablation(settings(tmp_path, rows=("twgrpo_soft",), seeds=(0, 1)), train_fn=more_seeds.train,
+                 eval_fn=more_seeds.evaluate, log=None)
+    assert [out.parent.name for out, _ in more_seeds.trained] == ["seed1"]
     redo = Stubs()
     results, _ = run_ablation(changed, train_fn=redo.train, eval_fn=redo.evaluate, force=True, log=None)
     assert len(redo.trained) == 1 and redo.trained[0][1]["max_steps"] == 99
     assert results[0]["settings"]["train"]["max_steps"] == 99
+    old = list(tmp_path.glob("out.old-*"))  # the first grid, moved aside whole
+    assert len(old) == 1 and (old[0] / "twgrpo_soft" / "seed1" / "result.json").exists()
 
 
 def test_csv_and_markdown(tmp_path):

@@ -128,21 +128,25 @@ def test_truncated_last_line_is_repaired_and_middle_damage_is_an_error(tmp_path)
         read_records(path)
 
 
-def test_changed_settings_need_force_and_keep_the_old_file(finished_run, tmp_path):
+def test_changed_settings_need_force_which_moves_the_old_run_aside(finished_run, tmp_path):
     settings, _, out = finished_run
     import shutil
 
+    from twgrpo_lib.data.run_folder import RunFolderError
+
     copy = tmp_path / "out"
     shutil.copytree(out, copy)
-    changed = ev.EvalSettings(**{**vars(settings), "out": str(copy), "max_new_tokens": 99})
-    with pytest.raises(ValueError, match=r"max_new_tokens: 12 then, 99 now"):
-        ev.prepare_output(changed)
-    same_but_bigger_batch = ev.EvalSettings(**{**vars(settings), "out": str(copy), "batch_size": 1})
-    ev.prepare_output(same_but_bigger_batch)  # batch size does not block a resume
-    with pytest.warns(UserWarning, match="settings changed"):
-        ev.prepare_output(changed, force=True)
-    kept = list(copy.glob("predictions.*.jsonl"))
-    assert len(kept) == 1 and len(lines(kept[0])) == 6 and not (copy / ev.PREDICTIONS).exists()
+    changed = ev.EvalSettings(**{**vars(settings), "out": str(copy), "max_new_tokens": 9})
+    with pytest.raises(RunFolderError, match=r"max_new_tokens: 12 then, 9 now"):
+        ev.run_evaluation(changed, progress=False)
+    bigger_batch = ev.EvalSettings(**{**vars(settings), "out": str(copy), "batch_size": 1})
+    again = ev.run_evaluation(bigger_batch, progress=False)  # batch size does not block a resume
+    assert again["run"]["generated_this_run"] == 1 and again["records"] == 6  # only q4 (no video) is asked again
+    ev.run_evaluation(changed, force=True, progress=False)
+    kept = list(tmp_path.glob("out.old-*"))
+    assert len(kept) == 1 and len(lines(kept[0] / ev.PREDICTIONS)) == 6  # the old run, whole, beside the new one
+    assert len(lines(copy / ev.PREDICTIONS)) == 6
+    assert json.loads((copy / "run.json").read_text())["identity"]["max_new_tokens"] == 9
 
 
 # --- errors, summary ------------------------------------------------------------------------------------

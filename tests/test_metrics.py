@@ -206,9 +206,9 @@ def test_cli_rescore_json_and_table(tmp_path, capsys):
 def test_cli_rescore_reports_bad_files(tmp_path, capsys):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"id": 1, "ground_truth": "A", "model_output": "A"}\nnot json\n', encoding="utf-8")
-    assert main(["rescore", str(path)]) == 1
+    assert main(["rescore", str(path)]) == 2
     assert "bad.jsonl: line 2: not valid JSON" in capsys.readouterr().err
     missing = tmp_path / "missing.jsonl"
     missing.write_text('{"id": 1, "model_output": "A"}\n', encoding="utf-8")
-    assert main(["rescore", str(missing)]) == 1
+    assert main(["rescore", str(missing)]) == 2
     assert "missing.jsonl, line 1: no ground truth" in capsys.readouterr().err

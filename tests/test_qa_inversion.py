@@ -236,16 +236,21 @@ def test_cli_end_to_end(tmp_path, capsys):
     written = json.loads(out_a.read_text())
     assert [r["is_negated"] for r in written] == [True, True, False]
     check_inversion(RECORDS[0], written[0])
-    assert cli.main(["invert", str(source), str(out_a), "--p", "1", "--no-random-drop"]) == 0
+    assert cli.main(["invert", str(source), str(out_a), "--seed", "3", "--p", "1"]) == 0  # the same output again
+    before = out_a.read_text()
+    assert cli.main(["invert", str(source), str(out_a), "--p", "1", "--no-random-drop"]) == 2  # other content
+    assert "exists with other content" in capsys.readouterr().err and out_a.read_text() == before
+    assert cli.main(["invert", str(source), str(out_a), "--p", "1", "--no-random-drop", "--force"]) == 0
     assert [len(parse_item(r).answers) for r in json.loads(out_a.read_text())] == [4, 4, 1]
+    assert [p.read_text() for p in tmp_path.glob("a.old-*.json")] == [before]  # moved aside, not deleted
 
 
 def test_cli_reports_bad_input_and_does_not_import_torch(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([RECORDS[0], {**RECORDS[1], "answer": "(Z)"}]))
-    assert cli.main(["invert", str(bad), str(tmp_path / "o.json")]) == 1
+    assert cli.main(["invert", str(bad), str(tmp_path / "o.json")]) == 2
     assert f"{bad}: record 1: field 'answer'" in capsys.readouterr().err
-    assert cli.main(["invert", str(tmp_path / "missing.json"), str(tmp_path / "o.json")]) == 1
+    assert cli.main(["invert", str(tmp_path / "missing.json"), str(tmp_path / "o.json")]) == 2
     assert "missing.json" in capsys.readouterr().err and not (tmp_path / "o.json").exists()
     code = ("import sys; from twgrpo_lib import cli; "
             f"cli.main(['invert', {str(SAMPLE_PATH)!r}, {str(tmp_path / 'o.json')!r}]); "

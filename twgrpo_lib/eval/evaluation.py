@@ -1,11 +1,15 @@
 """Resumable benchmark evaluation: ``twgrpo evaluate`` (docs/method.md §7, docs/formats.md §E).
 
 One JSON line per question is appended to ``OUT/predictions.jsonl``, flushed and fsync'd as soon as it
-is produced. A re-run with the same ``--out`` skips the questions already there, so a run killed at any
-moment (SIGKILL included) resumes and ends with exactly one record per question. ``OUT/settings.json``
-holds every setting that changes an answer; resuming with different settings is an error unless
-``--force`` (which keeps the old file as ``predictions.<time>.jsonl`` and starts over). At the end
-``OUT/summary.json`` holds the scores of ``metrics`` plus the settings, library versions and device.
+is produced. A re-run with the same ``--out`` skips the questions already answered, so a run killed at any
+moment (SIGKILL included) resumes and ends with exactly one record per question; questions whose video failed
+(error records) are asked again, so a restored video is answered. ``OUT`` belongs to one run
+(``data.run_folder``): its ``run.json`` holds the model, the sha256 of the data file and every setting that
+changes an answer, and another run there is refused unless ``--force``, which moves the old folder aside to
+``OUT.old-<time>`` and starts over; a second evaluation writing to the same ``OUT`` at the same time is refused.
+Every record carries the data file's sha256 beside its ``id``, so a record is only ever reused for the same
+question of the same file. At the end ``OUT/summary.json`` holds the scores of ``metrics`` plus the
+settings, library versions and device.
 
 Prompts are the paper's, verbatim (``prompts``): CLEVRER-style items (formats A and D) get the CLEVRER
 system prompt and template; general benchmarks (formats B and C) get Video-R1's template plus the
@@ -54,8 +58,10 @@ from tqdm.auto import tqdm
 import twgrpo_lib
 from twgrpo_lib.core.answers import extract_answer
 from twgrpo_lib.core.rewards import format_reward_score, soft_accuracy
+from twgrpo_lib.data.arguments import Bound, above, at_least, check
 from twgrpo_lib.data.formats import read_items
-from twgrpo_lib.data.predictions import append_record, question_key, read_records
+from twgrpo_lib.data.predictions import append_record, question_key, read_records, rewrite_records
+from twgrpo_lib.data.run_folder import claim, file_sha256, model_identity
 from twgrpo_lib.data.video import PAPER_EVAL_FRAMES, VideoCache, VideoSettings, processor_video_kwargs
 from twgrpo_lib.eval import metrics
 from twgrpo_lib.eval.posing import (  # noqa: F401  (re-exported: the prompts are part of this command)
@@ -71,7 +77,6 @@ from twgrpo_lib.eval.posing import (  # noqa: F401  (re-exported: the prompts ar
 PAPER_VIDEO = VideoSettings()  # docs/method.md §7: 2 fps, at most 16 frames of at most 196*28*28 pixels
 
 PREDICTIONS = "predictions.jsonl"
-SETTINGS = "settings.json"
 SUMMARY = "summary.json"
 FRAME_SAMPLINGS = {  # --frame-sampling: what summary.json records beside the name
     "paper": "2-fps samples resampled to exactly 16 frames (truncated linspace, repeats for clips under 8 s), "
@@ -112,39 +117,21 @@ RESUME_KEYS = ("model", "fps", "max_frames", "frame_sampling", "max_pixels", "te
                "max_new_tokens", "prompt", "answer_rule", "seed")
 
 
-def settings_mismatch(saved: dict, current: dict) -> dict[str, tuple]:
-    """Resume-relevant fields whose values differ: ``{name: (saved, current)}``.
-
-    >>> settings_mismatch({"model": "m", "seed": 1, "fps": 2.0}, {"model": "m", "seed": 2, "fps": 2.0})
-    {'seed': (1, 2)}
-    """
-    return {k: (saved.get(k), current.get(k)) for k in RESUME_KEYS if saved.get(k) != current.get(k)}
+# Settings that cannot work are refused before the model is loaded (and when the arguments are parsed).
+BOUNDS = {"limit": at_least(1), "batch_size": at_least(1), "fps": above(0), "max_frames": at_least(2),
+          "max_pixels": at_least(28 * 28), "temperature": above(0), "top_p": Bound(float, 0, 1, open_low=True),
+          "max_new_tokens": at_least(1)}
 
 
-def prepare_output(settings: EvalSettings, force: bool = False) -> Path:
-    """Create ``OUT``, check or write ``settings.json``; return the predictions path.
+def run_identity(settings: EvalSettings, data_sha256: str) -> dict:
+    """What makes an evaluation run (``OUT/run.json``): the model, the data file's content and ``RESUME_KEYS``."""
+    return {**{k: getattr(settings, k) for k in RESUME_KEYS}, "model": model_identity(settings.model),
+            "data_sha256": data_sha256}
 
-    With ``force`` a mismatching earlier run is kept aside as ``predictions.<UTC time>.jsonl``.
-    """
-    out = Path(settings.out)
-    out.mkdir(parents=True, exist_ok=True)
-    predictions, settings_file = out / PREDICTIONS, out / SETTINGS
-    current = dataclasses.asdict(settings)
-    if predictions.exists() and predictions.stat().st_size > 0:
-        saved = json.loads(settings_file.read_text()) if settings_file.exists() else None
-        problem = ("no settings.json beside it" if saved is None else
-                   "; ".join(f"{k}: {a!r} then, {b!r} now" for k, (a, b) in settings_mismatch(saved, current).items()))
-        if problem:
-            if not force:
-                raise ValueError(f"{predictions} comes from a run with other settings ({problem}); "
-                                 "use another --out, or --force to set it aside and start over")
-            kept = out / f"predictions.{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.jsonl"
-            predictions.rename(kept)
-            warnings.warn(f"settings changed ({problem}): previous predictions kept as {kept}", stacklevel=2)
-    tmp = settings_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(current, indent=2) + "\n")
-    os.replace(tmp, settings_file)
-    return predictions
+
+def record_key(record: dict, data_sha256: str | None) -> tuple[str | None, str]:
+    """A record's key: the data file it answers (sha256) and its question id."""
+    return data_sha256, question_key(record)
 
 
 # --- scoring of one answer -------------------------------------------------------------------------------
@@ -234,43 +221,57 @@ def evaluate_batch(model, processor, device: str, batch: list[dict], settings: E
 
 
 def run_evaluation(settings: EvalSettings, force: bool = False, progress: bool = True) -> dict:
-    """Evaluate, resuming from ``OUT/predictions.jsonl``; write and return the summary dict."""
+    """Evaluate, resuming from ``OUT/predictions.jsonl``; write and return the summary dict.
+
+    Everything that can be checked without the model is checked first: the settings (``BOUNDS``), that a
+    local-looking model path exists, the data file, and that ``OUT`` holds no other run.
+    """
+    from twgrpo_lib.models.qwen import checkpoint_path
+
+    check(settings, BOUNDS)
     if settings.frame_sampling not in FRAME_SAMPLINGS:
         raise ValueError(f"frame sampling must be one of {sorted(FRAME_SAMPLINGS)}, got {settings.frame_sampling!r}")
+    checkpoint_path(settings.model)  # a mistyped local path is an error here, never a hub request
     loaded = read_items(settings.data, video_root=settings.video_root, on_error="record")
     items, unposed = select_questions(loaded.items, loaded.errors, settings)
     if settings.video_root is None:  # relative video paths are relative to the data file
         base = Path(settings.data).parent
         items = [dict(item, video=str(base / item["video"])) if not os.path.isabs(item["video"]) else item
                  for item in items]
-    predictions = prepare_output(settings, force=force)
-    done = {question_key(r) for r in read_records(predictions)}
-    todo = [item for item in items if question_key(item) not in done]
-    started = time.time()
-    with open(predictions, "a", encoding="utf-8") as fh:
-        for error in unposed:  # a record the kit cannot pose is that question's error record, never an abort
-            if error["id"] not in done:
+    if not items and not unposed:
+        raise ValueError(f"{settings.data}: no questions to evaluate")
+    data_sha256 = file_sha256(settings.data)
+    with claim(settings.out, "evaluate", run_identity(settings, data_sha256), force=force):
+        predictions = Path(settings.out) / PREDICTIONS
+        wanted = {record_key(item, data_sha256) for item in items} | {(data_sha256, e["id"]) for e in unposed}
+        records = read_records(predictions)
+        kept = [r for r in records if "error" not in r or record_key(r, r.get("data_sha256")) not in wanted]
+        if len(kept) < len(records):  # errored questions are asked again: their error records make way
+            rewrite_records(predictions, kept)
+        done = {record_key(r, r.get("data_sha256")) for r in kept}
+        todo = [item for item in items if record_key(item, data_sha256) not in done]
+        started = time.time()
+        with open(predictions, "a", encoding="utf-8") as fh:
+            for error in unposed:  # a record the kit cannot pose is that question's error record, never an abort
                 append_record(fh, {"id": error["id"], "question": error["record"], "model_output": None,
-                                   "error": f"not posed: {error['error']}"})
-    if todo:
-        from twgrpo_lib.models.qwen import load_model  # torch and transformers: only when questions remain
+                                   "error": f"not posed: {error['error']}", "data_sha256": data_sha256})
+        if todo:
+            from twgrpo_lib.models.qwen import load_model  # torch and transformers: only when questions remain
 
-        model, processor = load_model(settings.model, padding_side="left")
-        device = str(model.device)
-        cache = VideoCache(maxsize=max(32, 2 * settings.batch_size))
-        with open(predictions, "a", encoding="utf-8") as fh, \
-                tqdm(total=len(items), initial=len(items) - len(todo), desc="evaluate", unit="q",
-                     disable=not progress) as bar:
-            for start in range(0, len(todo), settings.batch_size):
-                batch = todo[start: start + settings.batch_size]
-                for record in evaluate_batch(model, processor, device, batch, settings, cache):
-                    append_record(fh, record)
-                bar.update(len(batch))
-    modes = sorted({prompt_mode(item, settings.prompt) for item in items})
-    keys = {question_key(item) for item in items} | {error["id"] for error in unposed}
-    summary = write_summary(settings, predictions, keys, modes, time.time() - started, generated=len(todo),
-                            not_posed=[(e["index"], e["id"], e["error"]) for e in unposed])
-    return summary
+            model, processor = load_model(settings.model, padding_side="left")
+            device = str(model.device)
+            cache = VideoCache(maxsize=max(32, 2 * settings.batch_size))
+            with open(predictions, "a", encoding="utf-8") as fh, \
+                    tqdm(total=len(items), initial=len(items) - len(todo), desc="evaluate", unit="q",
+                         disable=not progress) as bar:
+                for start in range(0, len(todo), settings.batch_size):
+                    batch = todo[start: start + settings.batch_size]
+                    for record in evaluate_batch(model, processor, device, batch, settings, cache):
+                        append_record(fh, {**record, "data_sha256": data_sha256})
+                    bar.update(len(batch))
+        modes = sorted({prompt_mode(item, settings.prompt) for item in items})
+        return write_summary(settings, predictions, wanted, modes, time.time() - started, generated=len(todo),
+                             not_posed=[(e["index"], e["id"], e["error"]) for e in unposed])
 
 
 # --- summary -------------------------------------------------------------------------------------------
@@ -285,12 +286,12 @@ def library_versions() -> dict[str, str]:
     return found
 
 
-def write_summary(settings: EvalSettings, predictions: Path, keys: set[str], modes: list[str], seconds: float,
+def write_summary(settings: EvalSettings, predictions: Path, keys: set[tuple], modes: list[str], seconds: float,
                   generated: int, not_posed: list[tuple] = ()) -> dict:
     """Score the records of this run's questions with ``metrics`` and write ``OUT/summary.json``."""
     import torch  # the device name; torch is already loaded when anything was generated
 
-    records = [r for r in read_records(predictions) if question_key(r) in keys]
+    records = [r for r in read_records(predictions) if record_key(r, r.get("data_sha256")) in keys]
     summary = metrics.summarize(records, source=str(predictions), rule=settings.answer_rule)
     summary["settings"] = dataclasses.asdict(settings)
     summary["prompt_templates"] = [prompt_template(mode) for mode in modes]
@@ -316,22 +317,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video-root", default=None,
                         help="folder the data file's video paths are re-rooted under (default: relative paths "
                         "are relative to the data file)")
-    parser.add_argument("--out", required=True, help="output folder: predictions.jsonl, settings.json, summary.json")
-    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N questions")
+    parser.add_argument("--out", required=True, help="output folder: run.json, predictions.jsonl, summary.json")
+    parser.add_argument("--limit", type=BOUNDS["limit"], default=None, help="evaluate only the first N questions")
     parser.add_argument("--question-type", default=None,
                         help="evaluate only these question types, comma-separated (CLEVRER: counterfactual)")
-    parser.add_argument("--batch-size", type=int, default=d.batch_size, help="questions per generate call (paper: 16)")
-    parser.add_argument("--fps", type=float, default=d.fps, help="frame sampling rate (paper: 2)")
-    parser.add_argument("--max-frames", type=int, default=d.max_frames, help="frames per video at most (paper: 16)")
+    parser.add_argument("--batch-size", type=BOUNDS["batch_size"], default=d.batch_size,
+                        help="questions per generate call (paper: 16)")
+    parser.add_argument("--fps", type=BOUNDS["fps"], default=d.fps, help="frame sampling rate (paper: 2)")
+    parser.add_argument("--max-frames", type=BOUNDS["max_frames"], default=d.max_frames,
+                        help="frames per video at most (paper: 16)")
     parser.add_argument("--frame-sampling", choices=sorted(FRAME_SAMPLINGS), default=d.frame_sampling,
                         help="paper: the 2-fps samples resampled to exactly 16 frames (default, the paper's "
                              "evaluation); fps: the kit's training sampling, frames at --fps")
-    parser.add_argument("--max-pixels", type=int, default=d.max_pixels,
+    parser.add_argument("--max-pixels", type=BOUNDS["max_pixels"], default=d.max_pixels,
                         help="pixels per frame at most (paper: 196*28*28)")
-    parser.add_argument("--temperature", type=float, default=d.temperature, help="sampling temperature (paper: 0.1)")
-    parser.add_argument("--top-p", type=float, default=d.top_p, help="nucleus sampling (paper: 0.001)")
+    parser.add_argument("--temperature", type=BOUNDS["temperature"], default=d.temperature,
+                        help="sampling temperature (paper: 0.1)")
+    parser.add_argument("--top-p", type=BOUNDS["top_p"], default=d.top_p, help="nucleus sampling (paper: 0.001)")
     parser.add_argument("--greedy", action="store_true", help="greedy decoding instead of the paper's sampling")
-    parser.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens, help="answer length cap (paper: 4096)")
+    parser.add_argument("--max-new-tokens", type=BOUNDS["max_new_tokens"], default=d.max_new_tokens,
+                        help="answer length cap (paper: 4096)")
     parser.add_argument("--prompt", choices=["auto", *PROMPT_MODES], default=d.prompt,
                         help="prompt template; auto: clevrer for formats A/D, general for B/C (the paper's); "
                              "train: the training prompt, for models that only saw it (the tiny model)")
@@ -340,18 +345,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default); phrase = an 'Answer: X' phrase or nothing (analysis only)")
     parser.add_argument("--seed", type=int, default=d.seed, help="random seed of the sampling")
     parser.add_argument("--force", action="store_true",
-                        help="on a settings mismatch, keep the old predictions aside and start over")
+                        help="start over: move the folder OUT aside to OUT.old-<time> (nothing is deleted)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     names = {f.name for f in dataclasses.fields(EvalSettings)}
     settings = EvalSettings(**{k: v for k, v in vars(args).items() if k in names})
-    try:
-        summary = run_evaluation(settings, force=args.force, progress=not args.quiet)
-    except (OSError, ValueError) as err:  # bad data file, model folder or settings: one clear line
-        print(f"twgrpo evaluate: {err}", file=sys.stderr)
-        return 1
+    summary = run_evaluation(settings, force=args.force, progress=not args.quiet)
     print(metrics.format_table(summary))
     if summary["run"]["not_posed"]:
         print(f"{summary['run']['not_posed']} records could not be posed and are error records "

@@ -12,8 +12,8 @@ Every record is scored again from its model output and ground truth with the one
   or boolean values only, so NExT-GQA's duration in seconds is not a category; "(none)" collects the rest)
 - records with an ``error`` (for example a missing video) are counted in ``errors`` and left out of every
   accuracy; a question answered again after an error counts once, as answered
-- duplicates (same ``id``; without one, same question item and ground truth) count once, the first one kept,
-  with a warning; ``duplicates`` says how many records were dropped
+- duplicates (same ``id``; without one or with ``"id": null``, same question item and ground truth) count
+  once, the first one kept, with a warning; ``duplicates`` says how many records were dropped
 
 >>> rows = [{"question": {"problem": "Q\\nA. x\\nB. y\\nC. z"}, "ground_truth": "<answer>A,C</answer>",
 ...          "model_output": "<think>...</think><answer>A</answer>"},
@@ -86,12 +86,13 @@ def _truth(record: dict) -> tuple[str | None, Any]:
 
 
 def record_key(record: dict) -> str:
-    """Identity of a question for duplicate detection: its ``id``, else its question item and ground truth.
+    """Identity of a question for duplicate detection: its ``id``, else (no id, or ``null``) its question item
+    and ground truth.
 
-    >>> record_key({"id": 7, "model_output": "A"}), record_key({"question": "Q?", "solution": "A"})
+    >>> record_key({"id": 7, "model_output": "A"}), record_key({"id": None, "question": "Q?", "solution": "A"})
     ('id:7', 'item:["Q?", "A"]')
     """
-    if "id" in record:
+    if record.get("id") is not None:
         return f"id:{record['id']}"
     return "item:" + json.dumps([record.get("question"), _truth(record)[1]], sort_keys=True,
                                 ensure_ascii=False, default=str)

@@ -17,9 +17,12 @@ twgrpo_single      tw-grpo    soft    single    TW-GRPO trained on single-answer
 Layout of ``OUT``: ``OUT/<row>/seed<k>/train`` (model, ``metrics.jsonl``), ``OUT/<row>/seed<k>/eval``
 (predictions, summary) and ``OUT/<row>/seed<k>/result.json``, written last; ``OUT/results.csv`` (one line per
 run) and ``OUT/results.md`` (mean and standard deviation over seeds, the paper's numbers beside; written by
-``ablation_report``). A run whose
-``result.json`` exists is not redone (with other settings it is an error unless ``force``); a run whose
-training finished but whose evaluation did not resumes at the evaluation, which resumes by question.
+``ablation_report``). ``OUT`` belongs to one grid (``data.run_folder``: model, data content and every
+setting but the rows and seeds, which may grow): another grid there is refused unless ``force``, which moves
+the old folder aside (nothing is deleted). A run whose ``result.json`` exists is not redone; a run whose
+training finished but whose evaluation did not resumes at the evaluation, which resumes by question; an
+interrupted training resumes (``train(..., resume=True)``: from its last checkpoint, or from step 0 when it
+saved none, the grid's default).
 
 Differences from the paper's ablations:
 
@@ -41,13 +44,14 @@ import contextlib
 import dataclasses
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from twgrpo_lib.data.arguments import at_least
+from twgrpo_lib.data.run_folder import RUN_FILE, claim, file_sha256, model_identity
 from twgrpo_lib.eval.evaluation import EvalSettings, run_evaluation
 from twgrpo_lib.experiments.ablation_report import markdown_table, write_csv
 from twgrpo_lib.experiments.grid import DYNAMICS, ROW_BY_NAME, ROWS, SCORES, Row
@@ -97,6 +101,26 @@ class AblationSettings:
         return {"model": self.model, "recipe": self.recipe, "train": train, "evaluate": evaluate}
 
 
+# settings of a grid that do not change its numbers: left out of its identity (rows and seeds may be added)
+NOT_IDENTITY = ("out", "rows", "seeds", "video_root", "eval_batch_size")
+
+
+def data_identity(path: str | os.PathLike | None) -> dict | None:
+    """The content of a data file, or of a mini-CLEVRER folder's ``train.json`` / ``val.json`` (sha256)."""
+    if path is None:
+        return None
+    path = Path(path)
+    files = [path / "train.json", path / "val.json"] if path.is_dir() else [path]
+    return {f.name: file_sha256(f) if f.is_file() else None for f in files}
+
+
+def grid_identity(settings: AblationSettings) -> dict:
+    """What makes a grid (``OUT/run.json``): the starting model, the data's content and the settings."""
+    kept = {k: v for k, v in dataclasses.asdict(settings).items() if k not in NOT_IDENTITY}
+    return {**kept, "model": model_identity(settings.model), "data": data_identity(settings.data),
+            "eval_data": data_identity(settings.eval_data)}
+
+
 def select_rows(names: Sequence[str]) -> list[Row]:
     """Rows by name, in the grid's order; an unknown name is an error.
 
@@ -142,8 +166,7 @@ def read_dynamics(metrics_path: str | os.PathLike) -> list[dict]:
     return steps
 
 
-def run_one(row: Row, seed: int, settings: AblationSettings, *, train_fn: Callable, eval_fn: Callable,
-            force: bool = False) -> dict:
+def run_one(row: Row, seed: int, settings: AblationSettings, *, train_fn: Callable, eval_fn: Callable) -> dict:
     """Train and evaluate one (row, seed), or read its ``result.json`` if it is finished; returns the result.
 
     ``train_fn(model, data, out, recipe=..., progress=False, **train_settings)`` is ``training.train``;
@@ -154,22 +177,18 @@ def run_one(row: Row, seed: int, settings: AblationSettings, *, train_fn: Callab
     done = folder / RESULT
     if done.exists():
         result = json.loads(done.read_text())
-        if result.get("settings") == wanted:
-            return result
-        if not force:
+        if result.get("settings") != wanted:  # the grid's run.json rules this out unless a file was edited
             raise ValueError(f"{done}: finished with other settings ({result.get('settings')} != {wanted}); "
-                             "use another --out or force=True (--force) to redo it")
-    if force and folder.exists():
-        shutil.rmtree(folder)
+                             "use another --out, or --force to move the grid aside and start over")
+        return result
     train_dir, eval_dir = folder / "train", folder / "eval"
     if not (train_dir / "train_settings.json").exists():  # written by training.train after the final save
-        if train_dir.exists():
-            shutil.rmtree(train_dir)  # an interrupted training: start it again from scratch
         start = time.perf_counter()
         folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / "train.log", "w") as log, contextlib.redirect_stdout(log):  # the trainer's per-step prints
+        interrupted = {"resume": True} if (train_dir / RUN_FILE).exists() else {}
+        with open(folder / "train.log", "a") as log, contextlib.redirect_stdout(log):  # the trainer's per-step prints
             train_fn(settings.model, settings.data, train_dir, recipe=settings.recipe, progress=False,
-                     **wanted["train"])
+                     **interrupted, **wanted["train"])
         train_seconds = time.perf_counter() - start
     else:
         train_seconds = json.loads((train_dir / "train_settings.json").read_text()).get("train_seconds", 0.0)
@@ -190,9 +209,10 @@ def evaluate_start(settings: AblationSettings, *, eval_fn: Callable) -> dict:
     wanted = {"model": settings.model, **settings.run_settings(ROWS[0], 0)["evaluate"]}
     if done.exists():
         result = json.loads(done.read_text())
-        if result.get("settings") == wanted:
-            return result
-        shutil.rmtree(folder)  # another model or evaluation size: evaluate again
+        if result.get("settings") != wanted:  # the grid's run.json rules this out unless a file was edited
+            raise ValueError(f"{done}: evaluated with other settings ({result.get('settings')} != {wanted}); "
+                             "use another --out, or --force to move the grid aside and start over")
+        return result
     start = time.perf_counter()
     summary = eval_fn(eval_settings(settings, Path(settings.model), folder / "eval"), progress=False)
     result = {"settings": wanted, "scores": scores(summary), "questions": summary["overall"]["count"],
@@ -244,23 +264,23 @@ def run_ablation(settings: AblationSettings, *, train_fn: Callable | None = None
         raise ValueError("no seeds given")
     rows = select_rows(settings.rows)
     out = Path(settings.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ablation_settings.json").write_text(json.dumps(dataclasses.asdict(settings), indent=1) + "\n")
-    start_result = evaluate_start(settings, eval_fn=eval_fn)
-    if log:
-        log(f"start (no RL): strict {start_result['scores']['strict_all']}, partial "
-            f"{start_result['scores']['partial_all']}")
-    results = []
-    for row in rows:
-        for seed in settings.seeds:
-            start = time.perf_counter()
-            result = run_one(row, seed, settings, train_fn=train_fn, eval_fn=eval_fn, force=force)
-            results.append(result)
-            if log:
-                log(f"{row.name} seed {seed}: strict {result['scores']['strict_all']}, partial "
-                    f"{result['scores']['partial_all']} ({time.perf_counter() - start:.0f} s)")
-            write_csv(results, out / "results.csv")  # kept current, so a long grid can be watched
-    (out / "results.md").write_text(markdown_table(results, start_result))
+    with claim(out, "ablate", grid_identity(settings), force=force):
+        (out / "ablation_settings.json").write_text(json.dumps(dataclasses.asdict(settings), indent=1) + "\n")
+        start_result = evaluate_start(settings, eval_fn=eval_fn)
+        if log:
+            log(f"start (no RL): strict {start_result['scores']['strict_all']}, partial "
+                f"{start_result['scores']['partial_all']}")
+        results = []
+        for row in rows:
+            for seed in settings.seeds:
+                start = time.perf_counter()
+                result = run_one(row, seed, settings, train_fn=train_fn, eval_fn=eval_fn)
+                results.append(result)
+                if log:
+                    log(f"{row.name} seed {seed}: strict {result['scores']['strict_all']}, partial "
+                        f"{result['scores']['partial_all']} ({time.perf_counter() - start:.0f} s)")
+                write_csv(results, out / "results.csv")  # kept current, so a long grid can be watched
+        (out / "results.md").write_text(markdown_table(results, start_result))
     return results, start_result
 
 
@@ -282,20 +302,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", nargs="+", default=list(d.rows), choices=list(ROW_BY_NAME), help="rows to run")
     parser.add_argument("--seeds", nargs="+", type=int, default=list(d.seeds), help="seeds (at least 3 for a std)")
     parser.add_argument("--recipe", default=d.recipe, help="training recipe the options below override")
-    parser.add_argument("--max-steps", type=int, default=d.max_steps, help="training steps per run")
-    parser.add_argument("--num-generations", type=int, default=d.num_generations, help="G, completions per prompt")
-    parser.add_argument("--prompts-per-step", type=int, default=d.prompts_per_step, help="prompts per step")
-    parser.add_argument("--max-completion-length", type=int, default=d.max_completion_length,
+    parser.add_argument("--max-steps", type=at_least(1), default=d.max_steps, help="training steps per run")
+    parser.add_argument("--num-generations", type=at_least(2), default=d.num_generations,
+                        help="G, completions per prompt")
+    parser.add_argument("--prompts-per-step", type=at_least(1), default=d.prompts_per_step, help="prompts per step")
+    parser.add_argument("--max-completion-length", type=at_least(1), default=d.max_completion_length,
                         help="tokens per training completion at most")
     parser.add_argument("--lr", dest="learning_rate", type=float, default=None, help="learning rate (recipe's)")
     parser.add_argument("--alpha", type=float, default=d.alpha, help="token-weight ceiling of tw-grpo rows")
-    parser.add_argument("--max-items", type=int, default=None, help="train on the first N items only")
-    parser.add_argument("--eval-limit", type=int, default=d.eval_limit, help="first N evaluation questions")
-    parser.add_argument("--eval-max-new-tokens", type=int, default=d.eval_max_new_tokens, help="answer length cap")
-    parser.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size, help="questions per generate call")
+    parser.add_argument("--max-items", type=at_least(1), default=None, help="train on the first N items only")
+    parser.add_argument("--eval-limit", type=at_least(1), default=d.eval_limit, help="first N evaluation questions")
+    parser.add_argument("--eval-max-new-tokens", type=at_least(1), default=d.eval_max_new_tokens,
+                        help="answer length cap")
+    parser.add_argument("--eval-batch-size", type=at_least(1), default=d.eval_batch_size,
+                        help="questions per generate call")
     parser.add_argument("--eval-prompt", choices=["train", "auto", "clevrer"], default=d.eval_prompt,
                         help="evaluation prompt: train (the tiny model saw only the training prompt) or the paper's")
-    parser.add_argument("--force", action="store_true", help="redo finished runs whose settings differ")
+    parser.add_argument("--force", action="store_true",
+                        help="start over: move the folder OUT (another grid) aside to OUT.old-<time>")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from twgrpo_lib.core import prompts
+from twgrpo_lib.data.arguments import at_least
+from twgrpo_lib.data.run_folder import claim
 from twgrpo_lib.data.synthetic.questions import corpus as synthetic_corpus
 from twgrpo_lib.data.video import VideoSettings
 from twgrpo_lib.models.qwen import SPECIAL_TOKENS, VISION_TOKENS
@@ -184,20 +186,25 @@ def build_model(tokenizer, cfg: TinyConfig):
     return model
 
 
-def build_tiny(out: str | Path, cfg: TinyConfig | None = None, corpus: Iterable[str] | None = None) -> Path:
+def build_tiny(out: str | Path, cfg: TinyConfig | None = None, corpus: Iterable[str] | None = None, *,
+               force: bool = False) -> Path:
     """Build and save the tiny tokenizer, processor and model to ``out`` (loadable with the Auto classes).
 
     ``corpus`` defaults to :func:`default_corpus`. Returns ``out``; ``out/build.json`` records the config.
+    ``out`` belongs to one build (``data.run_folder``): the same build is written again (the same bytes),
+    another one is refused unless ``force``, which moves it aside.
     """
     cfg = cfg or TinyConfig()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tokenizer(default_corpus() if corpus is None else corpus, cfg.vocab_size)
-    processor = build_processor(tokenizer, cfg)
-    model = build_model(tokenizer, cfg)
-    model.save_pretrained(out, safe_serialization=True)
-    processor.save_pretrained(out)
-    (out / "build.json").write_text(json.dumps(asdict(cfg), indent=1, sort_keys=True) + "\n")
+    corpus = default_corpus() if corpus is None else list(corpus)
+    text_sha = hashlib.sha256("\n".join(corpus).encode()).hexdigest()
+    with claim(out, "build-tiny", {"config": asdict(cfg), "corpus_sha256": text_sha}, force=force):
+        tokenizer = train_tokenizer(corpus, cfg.vocab_size)
+        processor = build_processor(tokenizer, cfg)
+        model = build_model(tokenizer, cfg)
+        model.save_pretrained(out, safe_serialization=True)
+        processor.save_pretrained(out)
+        (out / "build.json").write_text(json.dumps(asdict(cfg), indent=1, sort_keys=True) + "\n")
     return out
 
 
@@ -217,17 +224,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (created)")
     defaults = TinyConfig()
     for name in SIZE_FLAGS:
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name),
-                            help=f"default {getattr(defaults, name)}")
+        parser.add_argument("--" + name.replace("_", "-"), type=int if name == "seed" else at_least(1),
+                            default=getattr(defaults, name), help=f"default {getattr(defaults, name)}")
+    parser.add_argument("--force", action="store_true",
+                        help="build over another build in OUT: move it aside to OUT.old-<time> first")
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = TinyConfig(**{k: getattr(args, k) for k in SIZE_FLAGS})
     head_dim = cfg.hidden_size // cfg.num_heads
     if head_dim % 2 or head_dim < 6:
-        raise SystemExit(f"hidden-size / num-heads = {head_dim} must be even and >= 6 for 3D mrope")
+        raise ValueError(f"hidden-size / num-heads = {head_dim} must be even and >= 6 for 3D mrope")
     half = head_dim // 2  # mrope sections (t, h, w) share half the head dim, as 16:24:24 in Qwen2.5-VL
     cfg.mrope_section = [half - 2 * (3 * half // 8), 3 * half // 8, 3 * half // 8]
-    out = build_tiny(args.out, cfg)
+    out = build_tiny(args.out, cfg, force=args.force)
     print(f"tiny Qwen2.5-VL written to {out}")
     return 0

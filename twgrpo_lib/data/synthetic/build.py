@@ -5,6 +5,9 @@ Writes ``videos/*.mp4`` (``video_NNNNN.mp4``, and ``video_NNNNN_cut.mp4`` for th
 validation questions in Video-R1's format B), ``scenes.json`` (per video: objects, event log and a
 plain-English description for visual pre-training) and ``manifest.json`` (settings, counts, sha256 of the
 JSON files). Everything depends only on (seed, videos, preset, val fraction): no timestamps, fixed key order.
+The folder belongs to one build (``data.run_folder``): building again with the same settings writes the same
+files, another build there is refused unless ``force`` (the old folder is moved aside, so no stale video of
+a larger build stays behind).
 
 Format B is single-answer oriented (Video-R1's prompt asks for one letter); multi-answer solutions are
 kept as they are ("<answer>A,C</answer>"), so score them with the CLEVRER prompt and the soft reward.
@@ -26,6 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from twgrpo_lib.data.arguments import at_least, fraction
+from twgrpo_lib.data.formats import read_records
+from twgrpo_lib.data.run_folder import claim
 from twgrpo_lib.data.synthetic.describe import describe_scene
 from twgrpo_lib.data.synthetic.physics import Simulation, simulate
 from twgrpo_lib.data.synthetic.questions import TYPES, Question, generate_questions
@@ -120,13 +126,21 @@ def _dump(obj, path: Path) -> str:
 
 
 def build_dataset(out: str | Path, videos: int, seed: int = 0, preset: str = "tiny", val_fraction: float = 0.2,
-                  workers: int = 2, write_videos: bool = True) -> dict:
-    """Write a dataset directory and return its manifest (also written to ``out/manifest.json``)."""
+                  workers: int = 2, write_videos: bool = True, force: bool = False) -> dict:
+    """Write a dataset directory and return its manifest (also written to ``out/manifest.json``); ``force``
+    moves another build found in ``out`` aside first."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     if videos < 1 or not 0 <= val_fraction < 1:
         raise ValueError(f"need videos >= 1 and 0 <= val_fraction < 1, got {videos} and {val_fraction}")
-    out = Path(out)
+    identity = {"videos": videos, "seed": seed, "preset": preset, "val_fraction": val_fraction,
+                "write_videos": write_videos}
+    with claim(out, "make-data", identity, force=force):
+        return _build(Path(out), videos, seed, preset, val_fraction, workers, write_videos)
+
+
+def _build(out: Path, videos: int, seed: int, preset: str, val_fraction: float, workers: int,
+           write_videos: bool) -> dict:
     (out / "videos").mkdir(parents=True, exist_ok=True)
     jobs = [(seed, i, preset, out if write_videos else None) for i in range(videos)]
     if workers > 1 and videos > 1:
@@ -177,25 +191,28 @@ def load_scenes(directory: str | Path) -> dict[str, dict]:
     path = Path(directory) / "scenes.json"
     if not path.exists():
         raise FileNotFoundError(f"{path}: not found; build the dataset with `twgrpo make-data --out {directory}`")
-    return {record["video"]: record for record in json.loads(path.read_text())}
+    return {record["video"]: record for record in read_records(path)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="dataset directory to write")
-    parser.add_argument("--videos", type=int, default=1000, help="number of videos (scenes)")
+    parser.add_argument("--videos", type=at_least(1), default=1000, help="number of videos (scenes)")
     parser.add_argument("--seed", type=int, default=0, help="the dataset depends only on the seed and the settings")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny",
                         help="tiny: 32 frames of 64x64 at 8 fps; default: 128 frames of 480x320 at 25 fps")
-    parser.add_argument("--val-fraction", type=float, default=0.2, help="share of videos in val.json")
-    parser.add_argument("--workers", type=int, default=2, help="processes rendering and encoding videos")
+    parser.add_argument("--val-fraction", type=fraction(open_high=True), default=0.2,
+                        help="share of videos in val.json")
+    parser.add_argument("--workers", type=at_least(1), default=2, help="processes rendering and encoding videos")
     parser.add_argument("--no-videos", action="store_true",
                         help="write the JSON files only (identical to a full build's), e.g. to check the data card")
+    parser.add_argument("--force", action="store_true",
+                        help="build over another build in OUT: move it aside to OUT.old-<time> first")
 
 
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     manifest = build_dataset(args.out, args.videos, args.seed, args.preset, args.val_fraction, args.workers,
-                             write_videos=not args.no_videos)
+                             write_videos=not args.no_videos, force=args.force)
     seconds = time.perf_counter() - start
     for name, split in manifest["splits"].items():
         print(f"{name}: {split['videos']} videos, {split['questions']} questions")
