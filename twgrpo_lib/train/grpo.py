@@ -20,10 +20,18 @@ distinguishes the three algorithms (docs/method.md §1):
 added to the format reward. ``--template single`` trains on single-answer items only with the single-answer
 prompt (the paper's ablation), ``multi`` on multi-answer items only; ``mixed`` (default) on everything.
 
-The output folder receives ``metrics.jsonl`` (one line per step), ``checkpoint-N/`` folders (safetensors,
-HF Trainer layout), ``train_settings.json`` and, at the end, the final model and processor, so
-``twgrpo evaluate --model OUT`` works. With LoRA the adapter is merged into the saved model (and kept in
-``OUT/adapter``).
+The output folder receives ``run.json`` (the run: model, data content, settings), ``metrics.jsonl`` (one line
+per step), ``checkpoint-N/`` folders (HF Trainer layout: model, optimizer, scheduler, RNG and trainer state)
+and, at the end, ``train_settings.json`` and the final model and processor, so ``twgrpo evaluate --model OUT``
+works. With LoRA the adapter is merged into the saved model (and kept in ``OUT/adapter``).
+
+Before the first step everything that can fail is checked: the settings (``BOUNDS``), that a local-looking
+model path exists (TRL would otherwise take a mistyped path for a hub id), the data file, every video (all bad
+ones reported together, or skipped with ``skip_bad_videos``) and the output folder, which belongs to one run
+(``data.run_folder``): another run there is refused unless ``force`` (the old folder is moved aside), and this
+run, unfinished, is continued only with ``resume`` (``--resume``, or ``resume_from_checkpoint`` in a config
+file): from the newest complete checkpoint, with the optimizer, scheduler, RNG and data position the Trainer
+saved, and ``metrics.jsonl`` cut back to that checkpoint (``resume``). A finished run is not trained again.
 
 Differences from the paper's reference code:
 
@@ -43,11 +51,11 @@ generation is implemented and run on a GPU. ``--report-to`` hands metrics to TRL
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -56,8 +64,12 @@ import yaml
 from twgrpo_lib.core.answers import solution_letters
 from twgrpo_lib.core.prompts import TRAIN_TEMPLATES
 from twgrpo_lib.core.rewards import REWARD_FUNCTIONS, get_reward_functions
+from twgrpo_lib.data.arguments import above, at_least, check
 from twgrpo_lib.data.examples import build_training_dataset
 from twgrpo_lib.data.formats import load_items
+from twgrpo_lib.data.run_folder import claim, decide, file_sha256, model_identity
+from twgrpo_lib.data.video import usable_items
+from twgrpo_lib.train import resume as resuming
 
 # torch, TRL and the trainer are imported inside the functions that train: reading recipes and resolving
 # settings (the ablation grid, the notebooks, --help) stays free of their start-up cost.
@@ -94,6 +106,18 @@ REPORT_TO = ("none", "tensorboard", "wandb", "trackio")  # --report-to: TRL's (t
 
 class SettingsError(ValueError):
     """Settings that cannot run; ``twgrpo train`` prints it as one line."""
+
+# Settings that cannot work are refused when the flags are parsed and when settings are resolved (a recipe or
+# config file too). A run is ``max_steps`` long: HF's -1 (train by epochs) is not a length here.
+BOUNDS = {"max_steps": at_least(1), "num_generations": at_least(2), "per_device_train_batch_size": at_least(1),
+          "gradient_accumulation_steps": at_least(1), "max_completion_length": at_least(1),
+          "learning_rate": above(0), "save_steps": above(0), "max_items": at_least(1), "video_fps": above(0),
+          "video_max_frames": at_least(2), "video_max_pixels": at_least(28 * 28), "cpu_threads": at_least(1)}
+# Settings that do not change what a run computes: left out of its identity (``run.json``), so a run can be
+# resumed with other values (where its videos are, threads, progress display, how often it saves).
+NOT_IDENTITY = frozenset({"video_root", "cpu_threads", "disable_tqdm", "resume_from_checkpoint", "output_dir",
+                          "logging_dir", "save_steps", "save_total_limit", "report_to", "dataloader_num_workers"})
+FINAL = "train_settings.json"  # written last: a folder holding it holds a finished run
 
 
 def config_fields() -> frozenset[str]:
@@ -157,6 +181,9 @@ def resolve_settings(recipe: str | os.PathLike | None = DEFAULT_RECIPE, config_f
         raise SettingsError(f"template must be one of {sorted(TRAIN_TEMPLATES)}, got {template!r}")
     if algo != "tw-grpo" and settings.get("alpha", 1.0) != 1.0 and "alpha" in given:
         raise SettingsError(f"alpha = {settings['alpha']} has no effect with algo {algo!r} (token weights off)")
+    if settings.get("max_steps") is None:
+        raise SettingsError("max_steps is not set: a run is max_steps optimizer steps long (the recipes set it)")
+    check(settings, BOUNDS)
     settings.update(ALGOS[algo])
     return settings
 
@@ -206,6 +233,12 @@ def data_location(data: str | os.PathLike, video_root: str | os.PathLike | None)
     return path, None if video_root is None else os.fspath(video_root)
 
 
+def run_identity(model: str, data_file: Path, settings: dict) -> dict:
+    """What makes a training run (``OUT/run.json``): the model, the data file's content, the settings."""
+    return {"model": model_identity(model), "data_sha256": file_sha256(data_file),
+            "settings": {k: v for k, v in sorted(settings.items()) if k not in NOT_IDENTITY}}
+
+
 def lora_config(settings: dict):
     from peft import LoraConfig
 
@@ -228,11 +261,14 @@ def save_final(trainer, out: Path, lora: bool) -> None:
 
 def train(model: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike, *,
           recipe: str | os.PathLike | None = DEFAULT_RECIPE, config_file: str | os.PathLike | None = None,
-          progress: bool = True, **overrides) -> Path:
+          progress: bool = True, resume: bool = False, force: bool = False, skip_bad_videos: bool = False,
+          **overrides) -> Path:
     """Train ``model`` (a checkpoint folder) on ``data`` (a format A-D file or a mini-CLEVRER folder); return ``out``.
 
     ``overrides`` are run keys or ``TWGRPOConfig`` fields (see :func:`resolve_settings`), e.g.
-    ``train(tiny, "mini", "runs/grpo", algo="grpo", reward="binary", max_steps=20)``.
+    ``train(tiny, "mini", "runs/grpo", algo="grpo", reward="binary", max_steps=20)``. ``resume`` continues the
+    run in ``out`` from its newest complete checkpoint; ``force`` moves a run already in ``out`` aside and starts
+    over; ``skip_bad_videos`` trains without the items whose video is unusable instead of refusing.
     """
     import torch
 
@@ -241,55 +277,99 @@ def train(model: str | os.PathLike, data: str | os.PathLike, out: str | os.PathL
     if not torch.cuda.is_available() and settings["cpu_threads"]:
         torch.set_num_threads(int(settings["cpu_threads"]))
     try:
-        return _train(model, data, Path(out), settings, recipe, progress)
+        return _train(model, data, Path(out), settings, recipe, progress, resume, force, skip_bad_videos)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(model, data, out: Path, settings: dict, recipe, progress: bool) -> Path:
+def _train(model, data, out: Path, settings: dict, recipe, progress: bool, resume: bool, force: bool,
+           skip_bad_videos: bool) -> Path:
+    from twgrpo_lib.models.qwen import checkpoint_path
     from twgrpo_lib.train.grpo_trainer import TWGRPOTrainer, launch_record, parameter_digest, vllm_video_refusal
 
+    model = checkpoint_path(model)  # TRL loads a string itself: a mistyped local path must fail here
     if not progress:
         settings["disable_tqdm"] = True
-    config = make_config(settings, out)
     path, video_root = data_location(data, settings["video_root"])
     loaded = load_items(path, video_root=video_root)
     items = select_items(loaded, settings["template"], settings["max_items"])
     if not items:
         raise SettingsError(f"{path}: no items left for template {settings['template']!r} ({len(loaded)} loaded)")
+    resume = resume or bool(settings.get("resume_from_checkpoint"))
+    config = make_config({k: v for k, v in settings.items() if k != "resume_from_checkpoint"}, out)
+    identity = run_identity(model, path, settings)
+    main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun / accelerate, rank 0 owns the folder
+    if not force and (out / FINAL).exists() and decide(out, "train", identity) == "same":
+        print(f"{out} holds this run, finished; nothing to train (--force moves it aside and trains again)")
+        return out
+    mode = True if resume else (False if resuming.has_progress(out) else None)
+    if main_process:
+        decide(out, "train", identity, force=force, resume=mode)  # before the video check: a quick refusal
+    items, report = usable_items(items, str(path), skip_bad=skip_bad_videos)
+    if report.bad:
+        print(f"skipping {report.bad} of {report.total} items with an unusable video (--skip-bad-videos)")
     dataset = build_training_dataset(items, template=settings["template"])
     refusal = vllm_video_refusal(config, dataset)
     if refusal:
         raise SettingsError(refusal)
-    trainer = TWGRPOTrainer(os.fspath(model), get_reward_functions(settings["reward"]), args=config,
-                            train_dataset=dataset, peft_config=lora_config(settings) if settings["lora"] else None)
-    start = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - start
-    save_final(trainer, out, settings["lora"])
-    digests = None
-    if settings["parameter_digest"]:  # every process: the gather under ZeRO-3 is collective
-        own = parameter_digest(trainer.accelerator.unwrap_model(trainer.model))
-        digests = trainer.accelerator.gather_for_metrics([own], use_gather_object=True)
-    if trainer.accelerator.is_main_process:
-        record = {"model": os.fspath(model), "data": os.fspath(path), "video_root": video_root,
-                  "recipe": None if recipe is None else os.fspath(recipe), "items": len(items),
-                  "items_loaded": len(loaded), "train_seconds": round(seconds, 1),
-                  "device": str(trainer.accelerator.device), "processes": trainer.accelerator.num_processes,
-                  "distributed": launch_record(trainer.accelerator),
-                  "settings": {k: v for k, v in settings.items() if k in RUN_KEYS},
-                  "parameter_digests": digests,
-                  "config": json.loads(config.to_json_string())}
-        (out / "train_settings.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
+    with claim(out, "train", identity, force=force, resume=mode) if main_process else contextlib.nullcontext():
+        checkpoint = None
+        if resume:
+            checkpoint = _resume_point(out, settings.get("resume_from_checkpoint"))
+            if main_process:
+                resuming.restore_metrics(out, checkpoint)
+        trainer = TWGRPOTrainer(model, get_reward_functions(settings["reward"]), args=config,
+                                train_dataset=dataset,
+                                peft_config=lora_config(settings) if settings["lora"] else None)
+        start = time.perf_counter()
+        trainer.train(resume_from_checkpoint=None if checkpoint is None else str(checkpoint))
+        seconds = time.perf_counter() - start
+        save_final(trainer, out, settings["lora"])
+        digests = None
+        if settings["parameter_digest"]:  # every process: the gather under ZeRO-3 is collective
+            own = parameter_digest(trainer.accelerator.unwrap_model(trainer.model))
+            digests = trainer.accelerator.gather_for_metrics([own], use_gather_object=True)
+        if trainer.accelerator.is_main_process:
+            record = {"model": model, "data": os.fspath(path), "video_root": video_root,
+                      "recipe": None if recipe is None else os.fspath(recipe), "items": len(items),
+                      "items_loaded": len(loaded), "items_skipped_bad_video": report.bad,
+                      "resumed_from": None if checkpoint is None else checkpoint.name,
+                      "train_seconds": round(seconds, 1), "device": str(trainer.accelerator.device),
+                      "processes": trainer.accelerator.num_processes,
+                      "distributed": launch_record(trainer.accelerator),
+                      "settings": {k: v for k, v in settings.items() if k in RUN_KEYS},
+                      "parameter_digests": digests,
+                      "config": json.loads(config.to_json_string())}
+            (out / FINAL).write_text(json.dumps(record, indent=1, default=str) + "\n")
     return out
+
+
+def _resume_point(out: Path, requested) -> Path | None:
+    """The checkpoint to resume from: ``requested`` (a path from ``resume_from_checkpoint``) or the newest
+    complete one in ``out``; None when the run saved none yet (it starts from step 0)."""
+    if isinstance(requested, (str, os.PathLike)) and os.fspath(requested).lower() not in ("true", ""):
+        folder = Path(requested)
+        problem = resuming.checkpoint_problem(folder) if folder.is_dir() else "not a folder"
+        if problem:
+            raise ValueError(f"{folder}: cannot resume from it: {problem}")
+        return folder
+    folder, passed = resuming.newest_complete(out)
+    if folder is None and passed:
+        raise ValueError(f"{out}: no checkpoint can resume the run ({'; '.join(passed)}); --force starts over")
+    for reason in passed:
+        print(f"passing over {reason}")
+    print(f"resuming {out} from {folder.name}" if folder else f"{out}: no checkpoint yet, training from step 0")
+    return folder
 
 
 def step_metrics(out: str | os.PathLike) -> list[dict]:
     """The per-step records of a run's ``metrics.jsonl`` (the final summary line left out)."""
+    from twgrpo_lib.data.predictions import read_records
+
     path = Path(out) / "metrics.jsonl"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no metrics; has the run in {out} started?")
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = read_records(path, repair=False)  # a torn last line (a killed run) is left out, with a warning
     return [r for r in records if "loss" in r and "step" in r]
 
 
@@ -330,15 +410,16 @@ OVERRIDE_FLAGS: tuple[tuple[str, dict], ...] = (
     ("--reward", dict(choices=REWARDS, help="accuracy reward (soft: the paper's)")),
     ("--template", dict(choices=sorted(TRAIN_TEMPLATES),
                         help="training prompt; single / multi keep single- / multi-answer items only")),
-    ("--max-steps", dict(type=int, help="optimizer steps")),
-    ("--num-generations", dict(type=int, help="G, completions per prompt")),
+    ("--max-steps", dict(type=BOUNDS["max_steps"], help="optimizer steps")),
+    ("--num-generations", dict(type=BOUNDS["num_generations"], help="G, completions per prompt")),
     ("--alpha", dict(type=float, help="largest token weight (tw-grpo; paper: 1.7)")),
-    ("--lr", dict(dest="learning_rate", type=float, help="learning rate")),
-    ("--max-completion-length", dict(type=int, help="tokens per completion at most")),
-    ("--per-device-train-batch-size", dict(type=int, help="completions per device step")),
-    ("--save-steps", dict(type=float, help="checkpoint every N steps")),
+    ("--lr", dict(dest="learning_rate", type=BOUNDS["learning_rate"], help="learning rate")),
+    ("--max-completion-length", dict(type=BOUNDS["max_completion_length"], help="tokens per completion at most")),
+    ("--per-device-train-batch-size", dict(type=BOUNDS["per_device_train_batch_size"],
+                                           help="completions per device step")),
+    ("--save-steps", dict(type=BOUNDS["save_steps"], help="checkpoint every N steps")),
     ("--video-root", dict(help="folder the data file's video paths are re-rooted under")),
-    ("--max-items", dict(type=int, help="train on the first N items only")),
+    ("--max-items", dict(type=BOUNDS["max_items"], help="train on the first N items only")),
     ("--seed", dict(type=int, help="random seed (model init of LoRA, sampling)")),
     ("--lora", dict(action="store_true", help="LoRA on the language model")),
     ("--use-vllm", dict(action="store_true", help="generate with vLLM (refused for video data: not implemented yet)")),
@@ -362,6 +443,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     overrides = parser.add_argument_group("settings over the recipe")
     for flag, options in OVERRIDE_FLAGS:
         overrides.add_argument(flag, default=None, **options)
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in OUT from its newest complete checkpoint (same settings)")
+    parser.add_argument("--force", action="store_true",
+                        help="start over: move the folder OUT aside to OUT.old-<time> (nothing is deleted)")
+    parser.add_argument("--skip-bad-videos", action="store_true",
+                        help="train without the items whose video is missing, undecodable or too short "
+                             "(default: refuse and list them)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -375,11 +463,8 @@ def override_keys() -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        out = train(args.model, args.data, args.out, recipe=args.recipe, config_file=args.config_file,
-                    progress=not args.quiet, **{k: getattr(args, k) for k in override_keys()})
-    except (SettingsError, FileNotFoundError) as err:
-        print(f"twgrpo train: {err}", file=sys.stderr)
-        return 1
+    out = train(args.model, args.data, args.out, recipe=args.recipe, config_file=args.config_file,
+                progress=not args.quiet, resume=args.resume, force=args.force, skip_bad_videos=args.skip_bad_videos,
+                **{k: getattr(args, k) for k in override_keys()})
     print(f"final model and processor in {out}; per-step metrics in {out / 'metrics.jsonl'}")
     return 0

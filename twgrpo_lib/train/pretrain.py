@@ -20,20 +20,23 @@ on a 2-core CPU are not enough for the tiny model to start reading the video (``
 from __future__ import annotations
 
 import argparse
-import json
 import random
 from pathlib import Path
 
 import torch
 
+from twgrpo_lib.data.arguments import at_least
 from twgrpo_lib.data.examples import Example
+from twgrpo_lib.data.formats import read_json, read_records
+from twgrpo_lib.data.run_folder import claim, decide
 from twgrpo_lib.data.synthetic.build import load_scenes
 from twgrpo_lib.data.synthetic.describe import describe_scene, motion, region
 from twgrpo_lib.data.synthetic.physics import simulate
 from twgrpo_lib.data.synthetic.sampling import sample_scene
 from twgrpo_lib.data.synthetic.world import COLOURS
-from twgrpo_lib.models.qwen import EncodedVideoCache, load_model
-from twgrpo_lib.train.supervised import add_training_arguments, save_checkpoint, train, training_config
+from twgrpo_lib.data.video import usable_items
+from twgrpo_lib.models.qwen import EncodedVideoCache, checkpoint_path, load_model
+from twgrpo_lib.train.supervised import add_training_arguments, run_identity, save_checkpoint, train, training_config
 
 STAGES = ("appearance", "where and how", "events", "description")
 
@@ -98,8 +101,8 @@ def split_scenes(data_dir: str | Path, split: str = "train") -> list[tuple[str, 
     scene is rebuilt exactly from its ``scene_seed`` and the manifest's preset.
     """
     data_dir = Path(data_dir)
-    preset = json.loads((data_dir / "manifest.json").read_text())["settings"]["preset"]
-    items = json.loads((data_dir / f"{split}.json").read_text())
+    preset = read_json(data_dir / "manifest.json")["settings"]["preset"]
+    items = read_records(data_dir / f"{split}.json")
     wanted = {item["video"].replace("_cut.mp4", ".mp4") for item in items}
     out = []
     for k, (video, record) in enumerate(sorted(load_scenes(data_dir).items())):
@@ -126,18 +129,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="a `twgrpo make-data` directory (its train videos are used)")
     parser.add_argument("--model", required=True, help="checkpoint folder to start from (e.g. `twgrpo build-tiny`)")
     parser.add_argument("--out", required=True, help="output checkpoint folder")
-    parser.add_argument("--repeats", type=int, default=2, help="question draws per scene (default 2)")
+    parser.add_argument("--repeats", type=at_least(1), default=2, help="question draws per scene (default 2)")
     add_training_arguments(parser, steps=3000, lr=2e-3)
+
+
+def usable_scenes(scenes: list[tuple[str, object]], source: str, skip_bad: bool) -> list[tuple[str, object]]:
+    """The scenes whose video is usable (``video.usable_items``); a bad one is an error unless ``skip_bad``."""
+    kept, report = usable_items([{"video": video, "id": Path(video).name} for video, _ in scenes], source,
+                                skip_bad=skip_bad)
+    if report.bad:
+        print(f"skipping {report.bad} of {report.total} videos that are unusable (--skip-bad-videos)")
+    videos = {item["video"] for item in kept}
+    return [scene for scene in scenes if scene[0] in videos]
 
 
 def run(args: argparse.Namespace) -> int:
     config, settings = training_config(args)
-    examples = curriculum(split_scenes(args.data, "train"), args.seed, args.repeats)
-    model, processor = load_model(args.model, device="cpu", dtype=torch.float32)
-    cache = EncodedVideoCache(processor, settings)
-    records = train(model, processor, cache, examples, config)
-    save_checkpoint(model, processor, args.out, records,
-                    {"stage": "pretrain", "data": str(args.data), "examples": len(examples), "videos": len(cache)},
-                    config, settings)
+    model_dir = checkpoint_path(args.model)
+    data = Path(args.data)
+    scenes = split_scenes(data, "train")
+    identity = run_identity(model_dir, [data / "manifest.json", data / "train.json", data / "scenes.json"], config,
+                            settings, repeats=args.repeats)
+    decide(Path(args.out), "pretrain", identity, force=args.force)
+    scenes = usable_scenes(scenes, str(data / "train.json"), args.skip_bad_videos)
+    examples = curriculum(scenes, args.seed, args.repeats)
+    with claim(args.out, "pretrain", identity, force=args.force):
+        model, processor = load_model(model_dir, device="cpu", dtype=torch.float32)
+        cache = EncodedVideoCache(processor, settings)
+        records = train(model, processor, cache, examples, config)
+        save_checkpoint(model, processor, args.out, records,
+                        {"stage": "pretrain", "data": str(args.data), "examples": len(examples),
+                         "videos": len(cache)}, config, settings)
     print(f"checkpoint written to {args.out}")
     return 0

@@ -9,6 +9,10 @@ One loop serves both the visual pre-training curriculum (``pretrain.py``) and th
 - AdamW with linear warm-up and cosine decay; batches of several videos.
 - A curriculum is a ``stage`` per example: stage s joins the pool of sampled examples after the share
   ``s / n_stages`` of the steps, earlier stages stay in the pool (easy first, never forgotten).
+- Before any work: the settings are checked (``BOUNDS``, also when the flags are parsed), every video is
+  checked (``video.usable_items``), and the output folder belongs to one run (``data.run_folder``: another
+  model, data content or setting there is refused unless ``--force``; the same run is trained again). The
+  loop does not resume: a killed run is started again.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from pathlib import Path
 
 import torch
 
+from twgrpo_lib.data.arguments import above, at_least, check
 from twgrpo_lib.data.examples import Example
+from twgrpo_lib.data.run_folder import file_sha256, model_identity
 from twgrpo_lib.data.video import VideoSettings
 from twgrpo_lib.models.qwen import EncodedVideoCache, build_batch, per_example_loss
 from twgrpo_lib.models.tiny import TINY_VIDEO
@@ -55,6 +61,26 @@ class TrainConfig:
     max_minutes: float | None = None  # stop early (the schedule is not stretched) when the wall clock runs out
     train_vision: bool = False  # False: the vision tower (and merger) stays frozen, as in the paper's runs
     vision_lr_scale: float = 0.1  # when trained: the vision tower's learning rate relative to ``lr``
+
+
+# Settings that cannot work, refused when the flags are parsed and before a model is loaded.
+BOUNDS = {"steps": at_least(1), "batch_size": at_least(1), "questions_per_video": at_least(1), "lr": above(0),
+          "warmup": at_least(0), "log_every": at_least(1), "max_minutes": above(0),
+          "vision_lr_scale": at_least(0, float), "fps": above(0), "max_frames": at_least(2),
+          "max_pixels": at_least(28 * 28)}
+
+
+def check_settings(config: TrainConfig, settings: VideoSettings) -> None:
+    check(config, BOUNDS)
+    check(settings, BOUNDS)
+
+
+def run_identity(model: str, data_files: Sequence[str | Path], config: TrainConfig, settings: VideoSettings,
+                 **extra) -> dict:
+    """What makes a supervised run (``OUT/run.json``): the model, the data files' content, the settings."""
+    return {"model": model_identity(model), "data_sha256": {Path(f).name: file_sha256(f) for f in data_files},
+            "train": {k: v for k, v in asdict(config).items() if k != "log_every"}, "video": asdict(settings),
+            **extra}
 
 
 def train(model, processor, cache: EncodedVideoCache, examples: Sequence[Example], config: TrainConfig,
@@ -129,23 +155,30 @@ def save_checkpoint(model, processor, out: str | Path, records: list[dict], info
 def add_training_arguments(parser: argparse.ArgumentParser, *, steps: int, lr: float) -> None:
     """The loop's options, shared by ``twgrpo pretrain`` and ``twgrpo sft``."""
     d, v = TrainConfig(), TINY_VIDEO
-    parser.add_argument("--steps", type=int, default=steps, help=f"optimizer steps (default {steps})")
-    parser.add_argument("--batch-size", type=int, default=d.batch_size,
+    parser.add_argument("--steps", type=BOUNDS["steps"], default=steps, help=f"optimizer steps (default {steps})")
+    parser.add_argument("--batch-size", type=BOUNDS["batch_size"], default=d.batch_size,
                         help=f"examples per step (default {d.batch_size})")
-    parser.add_argument("--lr", type=float, default=lr, help=f"peak learning rate, AdamW (default {lr})")
-    parser.add_argument("--questions-per-video", type=int, default=d.questions_per_video,
+    parser.add_argument("--lr", type=BOUNDS["lr"], default=lr, help=f"peak learning rate, AdamW (default {lr})")
+    parser.add_argument("--questions-per-video", type=BOUNDS["questions_per_video"], default=d.questions_per_video,
                         help="examples per video in a batch; the video is encoded once "
                              f"(default {d.questions_per_video})")
-    parser.add_argument("--warmup", type=int, default=d.warmup, help=f"warm-up steps (default {d.warmup})")
+    parser.add_argument("--warmup", type=BOUNDS["warmup"], default=d.warmup, help=f"warm-up steps (default {d.warmup})")
     parser.add_argument("--seed", type=int, default=d.seed, help="sampling seed")
-    parser.add_argument("--max-minutes", type=float, default=None, help="stop after this wall-clock time")
-    parser.add_argument("--log-every", type=int, default=d.log_every, help="steps between log lines")
+    parser.add_argument("--max-minutes", type=BOUNDS["max_minutes"], default=None,
+                        help="stop after this wall-clock time")
+    parser.add_argument("--log-every", type=BOUNDS["log_every"], default=d.log_every, help="steps between log lines")
     parser.add_argument("--train-vision", action="store_true",
                         help="also train the vision tower and merger (default: frozen; trained from scratch on CPU "
                              "it collapses to a near-constant output)")
-    parser.add_argument("--fps", type=float, default=v.fps, help=f"frames sampled per second (default {v.fps})")
-    parser.add_argument("--max-frames", type=int, default=v.max_frames, help=f"default {v.max_frames}")
-    parser.add_argument("--max-pixels", type=int, default=v.max_pixels, help=f"per frame (default {v.max_pixels})")
+    parser.add_argument("--fps", type=BOUNDS["fps"], default=v.fps, help=f"frames sampled per second (default {v.fps})")
+    parser.add_argument("--max-frames", type=BOUNDS["max_frames"], default=v.max_frames, help=f"default {v.max_frames}")
+    parser.add_argument("--max-pixels", type=BOUNDS["max_pixels"], default=v.max_pixels,
+                        help=f"per frame (default {v.max_pixels})")
+    parser.add_argument("--skip-bad-videos", action="store_true",
+                        help="train without the examples whose video is missing, undecodable or too short "
+                             "(default: refuse and list them)")
+    parser.add_argument("--force", action="store_true",
+                        help="train over another run in OUT: move it aside to OUT.old-<time> first")
 
 
 def training_config(args: argparse.Namespace) -> tuple[TrainConfig, VideoSettings]:
@@ -153,4 +186,6 @@ def training_config(args: argparse.Namespace) -> tuple[TrainConfig, VideoSetting
                          lr=args.lr, warmup=args.warmup,
                          seed=args.seed, log_every=args.log_every, max_minutes=args.max_minutes,
                          train_vision=args.train_vision)
-    return config, VideoSettings(fps=args.fps, max_frames=args.max_frames, max_pixels=args.max_pixels)
+    settings = VideoSettings(fps=args.fps, max_frames=args.max_frames, max_pixels=args.max_pixels)
+    check_settings(config, settings)
+    return config, settings
