@@ -374,7 +374,8 @@ class VideoReport:
     def problems(self) -> list[str]:
         """One phrase per bad item, in item order, e.g. ``item 3 (id q3): videos/a.mp4 missing``."""
         rows = [(r[0], f"item {r[0]} (id {r[1]}): {r[2]} missing") for r in self.missing]
-        rows += [(r[0], f"item {r[0]} (id {r[1]}): {r[2]} undecodable ({r[3]})") for r in self.undecodable]
+        rows += [(r[0], f"item {r[0]} (id {r[1]}): {r[2]} undecodable ({str(r[3]).removeprefix(f'{r[2]}: ')})")
+                 for r in self.undecodable]
         rows += [(r[0], f"item {r[0]} (id {r[1]}): {r[2]} too short ({r[3]} frames)") for r in self.too_short]
         return [text for _, text in sorted(rows)]
 
