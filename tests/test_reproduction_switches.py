@@ -137,11 +137,12 @@ def test_command_line_switches_and_report_to(tmp_path):
 def test_vllm_with_video_data_is_refused_in_one_line(tmp_path, capsys):
     from twgrpo_lib.cli import main
     from twgrpo_lib.data.synthetic.build import build_dataset
+    from twgrpo_lib.models.shipped import shipped_path
 
     build_dataset(tmp_path / "mini", 1, workers=1)
-    code = main(["train", "--model", str(tmp_path / "no-model"), "--data", str(tmp_path / "mini"),
+    code = main(["train", "--model", str(shipped_path()), "--data", str(tmp_path / "mini"),
                  "--out", str(tmp_path / "out"), "--use-vllm", "--quiet"])
     err = capsys.readouterr().err.strip()
-    assert code == 1 and err.count("\n") == 0
+    assert code == 2 and err.count("\n") == 0
     assert err.startswith("twgrpo train: use_vllm: generation with vLLM is not implemented for video prompts")
     assert not (tmp_path / "out").exists()

@@ -50,6 +50,7 @@ PAPER_EVAL_FRAMES = 16  # frames per clip in the paper's evaluation scripts
 PROCESSOR_DEFAULT_FPS = 2.0  # fps the Qwen2.5-VL processor of the paper's runs assumed when given none
 VIDEO_FPS = 2.0  # the paper's sampling rate
 VIDEO_MAX_FRAMES = 16  # the paper's most frames per clip
+VIDEO_MIN_FRAMES = 4  # the fewest frames a clip is sampled with: a video, and max_frames, must allow as many
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def smart_resize(height: int, width: int, *, factor: int = FACTOR, min_pixels: i
 
 
 def num_sample_frames(window_frames: int, source_fps: float, *, fps: float = VIDEO_FPS,
-                      max_frames: int = VIDEO_MAX_FRAMES, min_frames: int = 4) -> int:
+                      max_frames: int = VIDEO_MAX_FRAMES, min_frames: int = VIDEO_MIN_FRAMES) -> int:
     """How many frames to sample: ``fps`` per second of video, clamped, even (see the module docstring).
 
     >>> num_sample_frames(128, 25.6)               # a 5 s CLEVRER video at 2 fps
@@ -201,7 +202,7 @@ def _open(path: str):
 
 
 def load_video(path: str | os.PathLike, *, fps: float = VIDEO_FPS, max_frames: int = VIDEO_MAX_FRAMES,
-               min_frames: int = 4, max_pixels: int = VIDEO_MAX_PIXELS, min_pixels: int | None = None,
+               min_frames: int = VIDEO_MIN_FRAMES, max_pixels: int = VIDEO_MAX_PIXELS, min_pixels: int | None = None,
                end_time: float | None = None, resample_to: int | None = None) -> VideoClip:
     """Decode only the sampled frames of ``path`` and resize them for Qwen2.5-VL.
 
@@ -392,7 +393,7 @@ class VideoReport:
         return "\n".join(lines)
 
 
-def verify_videos(items, video_root: str | os.PathLike | None = None, *, min_frames: int = 4,
+def verify_videos(items, video_root: str | os.PathLike | None = None, *, min_frames: int = VIDEO_MIN_FRAMES,
                   decode: bool = True) -> VideoReport:
     """Check the video of every item (dicts with ``video`` and optionally ``id``); never stops on a bad one.
 
@@ -419,7 +420,7 @@ def verify_videos(items, video_root: str | os.PathLike | None = None, *, min_fra
     return report
 
 
-def usable_items(items: list[dict], source: str, *, skip_bad: bool = False, min_frames: int = 4,
+def usable_items(items: list[dict], source: str, *, skip_bad: bool = False, min_frames: int = VIDEO_MIN_FRAMES,
                  video_root: str | os.PathLike | None = None) -> tuple[list[dict], VideoReport]:
     """Check every item's video before work starts (exists, decodes, at least ``min_frames`` frames, as
     ``load_video`` needs). With a bad one, raise a ``ValueError`` naming ``source`` and every bad item on one

@@ -62,7 +62,13 @@ from twgrpo_lib.data.arguments import Bound, above, at_least, check
 from twgrpo_lib.data.formats import read_items
 from twgrpo_lib.data.predictions import append_record, question_key, read_records, rewrite_records
 from twgrpo_lib.data.run_folder import claim, file_sha256, model_identity
-from twgrpo_lib.data.video import PAPER_EVAL_FRAMES, VideoCache, VideoSettings, processor_video_kwargs
+from twgrpo_lib.data.video import (
+    PAPER_EVAL_FRAMES,
+    VIDEO_MIN_FRAMES,
+    VideoCache,
+    VideoSettings,
+    processor_video_kwargs,
+)
 from twgrpo_lib.eval import metrics
 from twgrpo_lib.eval.posing import (  # noqa: F401  (re-exported: the prompts are part of this command)
     CLEVRER_STYLE_FORMATS,
@@ -118,7 +124,7 @@ RESUME_KEYS = ("model", "fps", "max_frames", "frame_sampling", "max_pixels", "te
 
 
 # Settings that cannot work are refused before the model is loaded (and when the arguments are parsed).
-BOUNDS = {"limit": at_least(1), "batch_size": at_least(1), "fps": above(0), "max_frames": at_least(2),
+BOUNDS = {"limit": at_least(1), "batch_size": at_least(1), "fps": above(0), "max_frames": at_least(VIDEO_MIN_FRAMES),
           "max_pixels": at_least(28 * 28), "temperature": above(0), "top_p": Bound(float, 0, 1, open_low=True),
           "max_new_tokens": at_least(1)}
 

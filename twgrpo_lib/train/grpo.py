@@ -68,7 +68,7 @@ from twgrpo_lib.data.arguments import above, at_least, check
 from twgrpo_lib.data.examples import build_training_dataset
 from twgrpo_lib.data.formats import load_items
 from twgrpo_lib.data.run_folder import claim, decide, file_sha256, model_identity
-from twgrpo_lib.data.video import usable_items
+from twgrpo_lib.data.video import VIDEO_MIN_FRAMES, usable_items
 from twgrpo_lib.train import resume as resuming
 
 # torch, TRL and the trainer are imported inside the functions that train: reading recipes and resolving
@@ -112,7 +112,8 @@ class SettingsError(ValueError):
 BOUNDS = {"max_steps": at_least(1), "num_generations": at_least(2), "per_device_train_batch_size": at_least(1),
           "gradient_accumulation_steps": at_least(1), "max_completion_length": at_least(1),
           "learning_rate": above(0), "save_steps": above(0), "max_items": at_least(1), "video_fps": above(0),
-          "video_max_frames": at_least(2), "video_max_pixels": at_least(28 * 28), "cpu_threads": at_least(1)}
+          "video_max_frames": at_least(VIDEO_MIN_FRAMES), "video_max_pixels": at_least(28 * 28),
+          "cpu_threads": at_least(1)}
 # Settings that do not change what a run computes: left out of its identity (``run.json``), so a run can be
 # resumed with other values (where its videos are, threads, progress display, how often it saves).
 NOT_IDENTITY = frozenset({"video_root", "cpu_threads", "disable_tqdm", "resume_from_checkpoint", "output_dir",
@@ -296,7 +297,6 @@ def _train(model, data, out: Path, settings: dict, recipe, progress: bool, resum
     if not items:
         raise SettingsError(f"{path}: no items left for template {settings['template']!r} ({len(loaded)} loaded)")
     resume = resume or bool(settings.get("resume_from_checkpoint"))
-    config = make_config({k: v for k, v in settings.items() if k != "resume_from_checkpoint"}, out)
     identity = run_identity(model, path, settings)
     main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun / accelerate, rank 0 owns the folder
     if not force and (out / FINAL).exists() and decide(out, "train", identity) == "same":
@@ -309,6 +309,7 @@ def _train(model, data, out: Path, settings: dict, recipe, progress: bool, resum
     if report.bad:
         print(f"skipping {report.bad} of {report.total} items with an unusable video (--skip-bad-videos)")
     dataset = build_training_dataset(items, template=settings["template"])
+    config = make_config({k: v for k, v in settings.items() if k != "resume_from_checkpoint"}, out)
     refusal = vllm_video_refusal(config, dataset)
     if refusal:
         raise SettingsError(refusal)

@@ -31,7 +31,7 @@ import torch
 from twgrpo_lib.data.arguments import above, at_least, check
 from twgrpo_lib.data.examples import Example
 from twgrpo_lib.data.run_folder import file_sha256, model_identity
-from twgrpo_lib.data.video import VideoSettings
+from twgrpo_lib.data.video import VIDEO_MIN_FRAMES, VideoSettings
 from twgrpo_lib.models.qwen import EncodedVideoCache, build_batch, per_example_loss
 from twgrpo_lib.models.tiny import TINY_VIDEO
 
@@ -66,7 +66,7 @@ class TrainConfig:
 # Settings that cannot work, refused when the flags are parsed and before a model is loaded.
 BOUNDS = {"steps": at_least(1), "batch_size": at_least(1), "questions_per_video": at_least(1), "lr": above(0),
           "warmup": at_least(0), "log_every": at_least(1), "max_minutes": above(0),
-          "vision_lr_scale": at_least(0, float), "fps": above(0), "max_frames": at_least(2),
+          "vision_lr_scale": at_least(0, float), "fps": above(0), "max_frames": at_least(VIDEO_MIN_FRAMES),
           "max_pixels": at_least(28 * 28)}
 
 
