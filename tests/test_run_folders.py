@@ -108,6 +108,10 @@ def test_evaluation_folder_refuses_another_data_file_with_the_same_ids(mc, tmp_p
     assert evaluate("--data", other, "--out", out) == 2
     assert "holds another run (data_sha256:" in capsys.readouterr().err
     assert snapshot(out) == before
+    mc2 = tmp_path / "mc2"  # another build altogether
+    assert cli.main(["make-data", "--out", str(mc2), "--videos", "5", "--seed", "2", "--workers", "1"]) == 0
+    assert evaluate("--data", mc2 / "val.json", "--out", out) == 2
+    assert "holds another run (data_sha256:" in capsys.readouterr().err and snapshot(out) == before
     assert evaluate("--data", other, "--out", out, "--force") == 0
     records = read_records(out / ev.PREDICTIONS)
     assert sorted(r["id"] for r in records) == sorted(item["id"] for item in items)
