@@ -212,3 +212,14 @@ def test_cli_rescore_reports_bad_files(tmp_path, capsys):
     missing.write_text('{"id": 1, "model_output": "A"}\n', encoding="utf-8")
     assert main(["rescore", str(missing)]) == 2
     assert "missing.jsonl, line 1: no ground truth" in capsys.readouterr().err
+
+
+def test_records_without_an_id_are_not_merged_by_their_ground_truth():
+    """A log reduced to ground truth and output (no id, no question item) keeps every record; a top-level
+    problem_id (Video-R1's id) identifies the question like ``id``."""
+    bare = [{"ground_truth": "<answer>A</answer>", "model_output": out} for out in ("A", "B", "A", "C")]
+    assert summarize(bare)["overall"]["count"] == 4
+    assert summarize(bare)["overall"]["strict_accuracy"] == 50.0
+    numbered = [{"problem_id": n, **r} for n, r in zip((1, 2, 3, 3), bare)]
+    with pytest.warns(UserWarning, match="1 duplicate"):
+        assert summarize(numbered)["overall"]["count"] == 3

@@ -60,7 +60,7 @@ CATEGORY_FIELDS = ("question_type", "type", "task", "task_type", "duration", "do
 class Scored:
     """One question's score; ``option_right`` / ``option_total`` are 0 when the options are unknown."""
 
-    key: str
+    key: str | None  # identity of the question (``record_key``); None when the record carries none
     soft: float
     format: float
     multi: bool
@@ -85,17 +85,28 @@ def _truth(record: dict) -> tuple[str | None, Any]:
     return name, truth
 
 
-def record_key(record: dict) -> str:
-    """Identity of a question for duplicate detection: its ``id``, else (no id, or ``null``) its question item
-    and ground truth.
+ID_FIELDS = ("id", "problem_id", "question_id")  # the kit's, Video-R1's and other tools' question ids
 
-    >>> record_key({"id": 7, "model_output": "A"}), record_key({"id": None, "question": "Q?", "solution": "A"})
-    ('id:7', 'item:["Q?", "A"]')
+
+def record_key(record: dict) -> str | None:
+    """Identity of a question for duplicate detection: its id (``id``, ``problem_id`` or ``question_id``), else
+    (no id, or ``null``) its question item and ground truth, else None: such a record is its own question
+    (records that share only a ground truth and an output are never taken for one).
+
+    >>> record_key({"id": 7, "model_output": "A"}), record_key({"problem_id": 7, "model_output": "A"})
+    ('id:7', 'id:7')
+    >>> record_key({"id": None, "question": "Q?", "solution": "A"})
+    'item:["Q?", "A"]'
+    >>> print(record_key({"ground_truth": "A", "model_output": "B"}))
+    None
     """
-    if record.get("id") is not None:
-        return f"id:{record['id']}"
-    return "item:" + json.dumps([record.get("question"), _truth(record)[1]], sort_keys=True,
-                                ensure_ascii=False, default=str)
+    for name in ID_FIELDS:
+        if record.get(name) is not None:
+            return f"id:{record[name]}"
+    if record.get("question") is not None:
+        return "item:" + json.dumps([record.get("question"), _truth(record)[1]], sort_keys=True,
+                                    ensure_ascii=False, default=str)
+    return None
 
 
 def _categories(record: dict, item: Any) -> dict[str, str]:
@@ -174,10 +185,10 @@ def summarize(records: list, source: str = "records", lines: list[int] | None = 
     for index, record in enumerate(records):
         where = f"{source}, line {lines[index]}" if lines else f"{source}, record {index}"
         if isinstance(record, dict) and record.get("error"):
-            failed.add(record_key(record))
+            failed.add(record_key(record) or f"record {index}")
             continue
         scored = score_record(record, where, rule=rule, lenient=lenient)
-        kept.setdefault(scored.key, scored)
+        kept.setdefault(scored.key or f"record {index}", scored)
     errors = len(failed - kept.keys())
     duplicates = len(records) - len(kept) - errors
     if duplicates:
