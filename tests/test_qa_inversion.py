@@ -26,7 +26,7 @@ from twgrpo_lib.data.formats import read_records as load_items
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_PATH = sample_path("nextgqa_val_sample.json")
-FIXTURE = Path("/work/shared/fixtures/nextgqa_val.json")  # optional: used only when present
+FIXTURE = REPO.parent / "shared" / "fixtures" / "nextgqa_val.json"  # a copy of shared/ beside the clone (CI); optional
 CARD = REPO / "data_cards" / "nextgqa.md"
 
 # three real NExT-GQA validation records (format C), copied from the fixture

@@ -29,7 +29,8 @@ BENCHMARKS = {
     },
     "MMVU (multiple choice)": {
         "format": "B (Video-R1 evaluation file)",
-        "annotations": "eval_mmvu.json of Video-R1 / TW-GRPO data/evaluation (625 questions; in shared fixtures)",
+        "annotations": ("eval_mmvu.json of Video-R1 / TW-GRPO data/evaluation (625 questions; every 10th ships in "
+                        "twgrpo_lib/data/samples/)"),
         "videos": "the MMVU validation videos (Hugging Face dataset yale-nlp/MMVU), re-rooted with --video-root",
         "paper_questions": "625",
     },
@@ -49,7 +50,8 @@ BENCHMARKS = {
     },
     "NExT-GQA": {
         "format": "C (NExT-GQA; options '(A) text')",
-        "annotations": "nextgqa_val.json (3,358 questions; in shared fixtures) or its QAI version",
+        "annotations": ("nextgqa_val.json (3,358 questions; every 10th ships in twgrpo_lib/data/samples/) or its QAI "
+                        "version"),
         "videos": "NExT-QA videos (github.com/doc-doc/NExT-QA download links), re-rooted with --video-root",
         "paper_questions": "3,358",
     },

@@ -22,13 +22,14 @@ class Row:
     paper: float | None  # the paper's CLEVRER counterfactual strict accuracy (%) for this setting, if reported
 
 
+# The paper numbers are those of docs/method.md §6: its main table and its three ablation contrasts.
 ROWS: tuple[Row, ...] = (
-    Row("grpo_binary", "GRPO + binary reward", "grpo", "binary", "mixed", 41.1),  # docs/method.md §6 main table
-    Row("grpo_soft", "GRPO + soft reward", "grpo", "soft", "mixed", 41.2),  # s.6: with soft, TW-GRPO vs GRPO
+    Row("grpo_binary", "GRPO + binary reward", "grpo", "binary", "mixed", 41.1),  # main table
+    Row("grpo_soft", "GRPO + soft reward", "grpo", "soft", "mixed", 41.2),  # with soft, TW-GRPO vs GRPO
     Row("bnpo_soft", "bnpo aggregation, alpha = 1 + soft reward", "bnpo", "soft", "mixed", None),  # not in paper
-    Row("twgrpo_binary", "TW-GRPO + binary reward", "tw-grpo", "binary", "mixed", 42.6),  # s.6: soft vs binary
+    Row("twgrpo_binary", "TW-GRPO + binary reward", "tw-grpo", "binary", "mixed", 42.6),  # soft vs binary
     Row("twgrpo_soft", "TW-GRPO + soft reward (the paper's method)", "tw-grpo", "soft", "mixed", 50.4),
-    Row("twgrpo_single", "TW-GRPO, single-answer training only", "tw-grpo", "soft", "single", 38.9),  # s.6
+    Row("twgrpo_single", "TW-GRPO, single-answer training only", "tw-grpo", "soft", "single", 38.9),  # multi vs single
 )
 ROW_BY_NAME = {row.name: row for row in ROWS}
 

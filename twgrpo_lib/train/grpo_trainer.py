@@ -71,7 +71,7 @@ class TWGRPOConfig(GRPOConfig):
     """``GRPOConfig`` plus TW-GRPO's settings. Without a CUDA device, bf16/fp16 and gradient checkpointing are off."""
 
     alpha: float = field(default=1.7, metadata={"help": "Largest token weight; 1.7 in the released run (docs/method.md "
-                                                        "section 2; some reference code defaults say 1.4 or 1.5)."})
+                                                        "§2; some reference code defaults say 1.4 or 1.5)."})
     token_weighting: bool = field(default=True, metadata={"help": "Apply the paper's token weights (off: GRPO)."})
     divergence: str = field(default="paper", metadata={
         "help": "Per-position divergence for the weights: 'paper' (docs/method.md §2, the default) or an "

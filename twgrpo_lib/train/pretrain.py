@@ -13,8 +13,8 @@ another (``supervised.train``; earlier stages stay in the pool):
 
 Every answer is a function of the video alone (colours are unique within a scene, so "the red object" names
 one object), so a model that does not look scores at the level of the answer prior. Measured: 2,400 steps
-on a 2-core CPU are not enough for the tiny model to start reading the video (``assets/README.md``); use
-``grounding.task_report`` to check a run.
+on a 2-core CPU are not enough for the tiny model to start reading the video
+(``twgrpo_lib/models/assets/README.md``); use ``grounding.task_report`` to check a run.
 """
 
 from __future__ import annotations
