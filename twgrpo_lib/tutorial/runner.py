@@ -2,28 +2,38 @@
 
 ``python -m twgrpo_lib.tutorial.runner --out build/tutorial`` executes every ``notebooks/NN_*.ipynb`` with the
 defaults of its ``parameters`` cell, in one working folder (later notebooks reuse what earlier ones made),
-then writes ``NN_name.html`` for each executed notebook and an ``index.html``.
+then writes ``NN_name.html`` for each executed notebook and an ``index.html``, the landing page.
 ``--parameters notebooks/ci_parameters.yaml`` applies the small parameters CI uses; a key that a notebook
 does not declare is an error, so a renamed parameter cannot silently fall back to a slow default.
+
+Each notebook's summary cell records its headline numbers in ``NN_name.headline.json`` beside the executed
+notebook (``headline.record``); the runner adds its wall time and parameters. ``--publish`` copies the records
+of a default-parameter run to ``benchmarks/results/notebooks/`` and writes the README's table of measured
+notebook numbers from them; ``--records-only`` does that from an earlier run's folder without executing.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import html
 import json
 import os
 import re
+import shutil
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import yaml
 
+from twgrpo_lib.tutorial import headline
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 CI_PARAMETERS = NOTEBOOK_DIR / "ci_parameters.yaml"
+PUBLISHED_RECORDS = REPO_ROOT / "benchmarks" / "results" / "notebooks"
+README = REPO_ROOT / "README.md"
 NOTEBOOK_NAME = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
 
 
@@ -90,7 +100,8 @@ def run_notebook(notebook: Path, out_dir: Path, parameters: dict | None = None, 
 def run_all(out_dir: Path, table: dict | None = None, notebooks: list[Path] | None = None) -> dict[str, dict]:
     """Execute ``notebooks`` in order in ``out_dir``; a failing notebook is recorded and the rest still run.
 
-    Returns ``{notebook name: {"path", "seconds", "error"}}`` (``error`` is None on success).
+    Returns ``{notebook name: {"path", "seconds", "error"}}`` (``error`` is None on success); the wall time and
+    the parameters passed are added to each notebook's headline record.
     """
     os.environ.setdefault("PLOTLY_RENDERER", "notebook")  # figures embed plotly.js: pages work offline
     results = {}
@@ -103,6 +114,8 @@ def run_all(out_dir: Path, table: dict | None = None, notebooks: list[Path] | No
         except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
             error = f"{type(exc).__name__}: {exc}"
         seconds = time.perf_counter() - start
+        headline.annotate(out_dir, notebook.stem, wall_seconds=round(seconds, 1),
+                          parameters=(table or {}).get(notebook.name) or {})
         status = "FAILED" if error else "done"
         print(f"  {status} in {seconds:.0f} s -> {out_dir / notebook.name}", flush=True)
         results[notebook.name] = {"path": out_dir / notebook.name, "seconds": seconds, "error": error}
@@ -119,31 +132,58 @@ def notebook_title(notebook: Path) -> str:
     return Path(notebook).stem
 
 
-def render_html(results: dict[str, dict], out_dir: Path) -> Path:
-    """Write one HTML page per executed notebook and an ``index.html`` linking them; return the index."""
+def render_html(results: dict[str, dict], out_dir: Path, parameters: Path | None = None) -> Path:
+    """Write one HTML page per executed notebook and the ``index.html`` landing page; return the index."""
     from nbconvert import HTMLExporter
 
+    from twgrpo_lib.tutorial import site
+
     exporter = HTMLExporter(template_name="lab")
-    rows = []
+    records = headline.read_records(out_dir)
+    cards = []
     for name, result in results.items():
         executed = Path(result["path"])
         page = executed.with_suffix(".html")
         if executed.exists():
             body, _ = exporter.from_filename(str(executed))
             page.write_text(body, encoding="utf-8")
-        status = "failed: " + html.escape(result["error"].splitlines()[0]) if result["error"] else "ok"
-        title = notebook_title(executed if executed.exists() else NOTEBOOK_DIR / name)
-        link = f'<a href="{page.name}">{html.escape(title)}</a>'
-        rows.append(f"<tr><td>{link}</td><td>{result['seconds']:.0f} s</td><td>{status}</td></tr>")
+        source = executed if executed.exists() else NOTEBOOK_DIR / name
+        cards.append(site.card(source, page.name, result, records.get(Path(name).stem)))
+    total = sum(result["seconds"] for result in results.values())
+    note = (f"Executed on {date.today().isoformat()} with "
+            + (f"the parameters of {parameters.name}" if parameters else "each notebook's default parameters")
+            + f", CPU only unless a GPU was present; {len(results)} notebooks in {headline.duration(total)}.")
     index = out_dir / "index.html"
-    index.write_text(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>TW-GRPO kit tutorial</title></head><body>\n"
-        "<h1>TW-GRPO kit: executed tutorial</h1>\n<table>\n<tr><th>notebook</th><th>run time</th><th>status</th></tr>\n"
-        + "\n".join(rows)
-        + "\n</table>\n</body></html>\n",
-        encoding="utf-8",
-    )
+    index.write_text(site.index_page(cards, note), encoding="utf-8")
     return index
+
+
+def publish(out_dir: Path, records_dir: Path = PUBLISHED_RECORDS, readme: Path = README) -> dict[str, dict]:
+    """Copy the headline records of a default-parameter run of every notebook to ``records_dir`` and write the
+    README's table of measured notebook numbers from them; return the records."""
+    records = headline.read_records(out_dir)
+    names = [nb.stem for nb in list_notebooks()]
+    missing = [name for name in names if name not in records]
+    if missing:
+        raise ValueError(f"{out_dir}: no headline record of {missing}; run every notebook first")
+    changed = [name for name in names if records[name].get("parameters")]
+    if changed:
+        raise ValueError(f"{out_dir}: {changed} ran with non-default parameters; publish a `make tutorial` run")
+    records_dir.mkdir(parents=True, exist_ok=True)
+    for old in records_dir.glob("*" + headline.SUFFIX):
+        old.unlink()
+    for name in names:
+        shutil.copy(out_dir / (name + headline.SUFFIX), records_dir / (name + headline.SUFFIX))
+    published = headline.read_records(records_dir)
+    readme.write_text(headline.replace_block(readme.read_text(encoding="utf-8"), readme_table(published)),
+                      encoding="utf-8")
+    return published
+
+
+def readme_table(records: dict[str, dict]) -> str:
+    """The README's measured-notebook table for these records (titles from the notebooks)."""
+    titles = {nb.stem: notebook_title(nb) for nb in list_notebooks()}
+    return headline.readme_table(records, titles, "make tutorial")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,7 +192,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parameters", type=Path,
                         help="YAML of per-notebook parameters (e.g. notebooks/ci_parameters.yaml)")
     parser.add_argument("--only", nargs="*", help="run only notebooks whose name starts with one of these prefixes")
+    parser.add_argument("--records-only", action="store_true",
+                        help="execute nothing: print the headline records found in --out (and --publish them)")
+    parser.add_argument("--publish", action="store_true", help="copy the records of this default-parameter run to "
+                        "benchmarks/results/notebooks/ and write the README's table of measured notebook numbers")
     args = parser.parse_args(argv)
+    if args.records_only:
+        for name, record in headline.read_records(args.out).items():
+            print(f"{name}: {headline.duration(record.get('wall_seconds', record['seconds']))}")
+            print("".join(f"  {line}\n" for line in headline.describe(record, everything=True)), end="")
+        if args.publish:
+            publish(args.out)
+            print(f"published to {PUBLISHED_RECORDS} and {README}")
+        return 0
 
     notebooks = list_notebooks()
     if args.only:
@@ -160,11 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     table = load_parameter_file(args.parameters, list_notebooks()) if args.parameters else {}
     args.out.mkdir(parents=True, exist_ok=True)
     results = run_all(args.out, table, notebooks)
-    index = render_html(results, args.out)
+    index = render_html(results, args.out, args.parameters)
     print(f"\nExecuted notebooks are in {args.out.resolve()}; open {index.resolve()} in a browser.")
     failed = [name for name, result in results.items() if result["error"]]
     for name in failed:
         print(f"FAILED {name}: {results[name]['error'][:2000]}", file=sys.stderr)
+    if args.publish and not failed:
+        publish(args.out)
+        print(f"published the headline records to {PUBLISHED_RECORDS} and {README}")
     return 1 if failed else 0
 
 
