@@ -1,10 +1,14 @@
-"""The rendered tutorial opens in headless Chromium: figures painted, no JavaScript errors, no broken links."""
+"""The rendered tutorial opens in headless Chromium: figures painted, no JavaScript errors, no broken links, and
+an index page that shows every notebook with its purpose, run time and recorded headline numbers."""
 
 import io
+from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from browser import Browser
 from PIL import Image
+
+from twgrpo_lib.tutorial import headline
 
 FIGURES = """Array.from(document.querySelectorAll('.js-plotly-plot')).map(el => {
   const box = el.getBoundingClientRect();
@@ -37,6 +41,33 @@ def check_links(page, hrefs, ids):
     return broken
 
 
+CARDS = """Array.from(document.querySelectorAll('section.card')).map(card => ({
+  id: card.id, link: card.querySelector('h2 a').getAttribute('href'), title: card.querySelector('h2').innerText,
+  meta: card.querySelector('.meta').innerText, purpose: card.querySelector('.purpose').innerText,
+  numbers: Array.from(card.querySelectorAll('table.numbers tr')).map(tr => tr.innerText)}))"""
+PAGE = """({font: getComputedStyle(document.body).fontFamily, width: document.querySelector('main').offsetWidth,
+  height: document.documentElement.scrollHeight})"""
+
+
+def check_index(browser, tutorial):
+    """One card per notebook: a link to its page, its numbered title, its purpose, its status and run time, and
+    one row per headline number it recorded; readable styling; the page is painted."""
+    records = headline.read_records(tutorial["dir"])
+    cards = {card["id"]: card for card in browser.evaluate(CARDS)}
+    assert list(cards) == [Path(name).stem for name in tutorial["results"]]
+    for name, result in tutorial["results"].items():
+        card, stem = cards[Path(name).stem], Path(name).stem
+        assert card["link"] == stem + ".html" and card["title"].startswith(stem[:2] + " · ")
+        assert len(card["purpose"]) > 100, f"{name}: no purpose shown"
+        assert "ran without errors" in card["meta"] and headline.duration(result["seconds"]) in card["meta"]
+        assert len(card["numbers"]) == len(records[stem]["headline"]), f"{name}: headline numbers missing"
+        assert all(row.split("\t")[0] in records[stem]["headline"] for row in card["numbers"])
+    page = browser.evaluate(PAGE)
+    assert "sans-serif" in page["font"] and page["width"] <= 60 * 16, f"unstyled index page: {page}"
+    png = browser.screenshot(0, 0, 1000, min(page["height"], 3000))
+    assert colours_in(png) > 8, "the index page is blank"
+
+
 def test_index_and_a_notebook_page_render(executed_tutorial):
     index = executed_tutorial["index"]
     pages = [index] + sorted(p for p in index.parent.glob("*.html") if p != index)
@@ -48,7 +79,7 @@ def test_index_and_a_notebook_page_render(executed_tutorial):
             broken = check_links(page, browser.evaluate(LINKS), set(browser.evaluate(IDS)))
             assert not broken, f"{page.name}: broken links {broken}"
             if page == index:
-                assert len(browser.evaluate(LINKS)) == len(executed_tutorial["results"])
+                check_index(browser, executed_tutorial)
                 continue
             figures = browser.evaluate(FIGURES)
             assert figures, f"{page.name}: no figure element"
