@@ -20,6 +20,9 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from twgrpo_lib.experiments.ablation_report import aggregate, mean_std, no_signal_share
+from twgrpo_lib.train.grpo import start_end
+
 SUFFIX = ".headline.json"
 README_BEGIN = "<!-- notebook-records: begin -->"
 README_END = "<!-- notebook-records: end -->"
@@ -167,8 +170,7 @@ def training_numbers(runs: Mapping[str, Sequence[Mapping[str, float]]], window: 
         for label, key in TRAINING_CURVES.items():
             values = [r[key] for r in records if r.get(key) is not None]
             if values:
-                k = max(1, min(window, len(values) // 2 or 1))
-                run[label] = {"start": sum(values[:k]) / k, "end": sum(values[-k:]) / k}
+                run[label] = dict(zip(("start", "end"), start_end(values, window)))
         peaks = [r["token_weights/max"] for r in records if r.get("token_weights/max") is not None]
         if peaks:
             run["token_weight_max"] = max(peaks)
@@ -191,8 +193,6 @@ def evaluation_numbers(summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, 
 def ablation_numbers(results: Sequence[Mapping[str, Any]], start: Mapping[str, Any]) -> dict[str, Any]:
     """Per row of an ablation grid: its seeds, mean strict / partial accuracy (%), strict std, format rate and
     the share of training steps without learning signal; plus the starting checkpoint's scores."""
-    from twgrpo_lib.experiments.ablation_report import aggregate, mean_std, no_signal_share
-
     table = aggregate(results)
     runs = {row: [r for r in results if r["row"] == row] for row in table}
     return {
