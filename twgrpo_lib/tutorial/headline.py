@@ -2,7 +2,8 @@
 
 A notebook's summary cell calls ``record("NN_name", numbers, started)``: it writes ``NN_name.headline.json`` in
 the working folder (where the tutorial runner also writes the executed notebook) with the numbers and the run
-time of the notebook's cells, and prints them. The runner adds the wall time and the parameters it passed;
+time of the notebook's cells, and prints them. The runner adds the wall time, the parameters it passed and the machine's
+load average (run times on a shared machine depend on it);
 ``read_records`` reads a folder of records back, ``describe`` turns one into short lines for people, and
 ``readme_table`` / ``replace_block`` write the README's table of measured notebook numbers from them.
 
@@ -131,7 +132,8 @@ def readme_table(records: Mapping[str, Mapping[str, Any]], titles: Mapping[str, 
         seconds = result.get("wall_seconds", result["seconds"])
         total += seconds
         cells = "; ".join(describe(result)).replace("|", "/")
-        lines.append(f"| [{titles.get(name, name)}](notebooks/{name}.ipynb) | {duration(seconds)} | {cells} |")
+        load = f" (load {result['load_average']:.1f} on {result['cpu_count']} cores)" if "load_average" in result else ""
+        lines.append(f"| [{titles.get(name, name)}](notebooks/{name}.ipynb) | {duration(seconds)}{load} | {cells} |")
     lines.append(f"\nAll {len(records)} notebooks: {duration(total)}. Measured with `{command}`; the run times and "
                  "numbers above are read from the records it wrote, not typed.")
     return "\n".join(lines)

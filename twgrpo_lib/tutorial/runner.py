@@ -115,7 +115,8 @@ def run_all(out_dir: Path, table: dict | None = None, notebooks: list[Path] | No
             error = f"{type(exc).__name__}: {exc}"
         seconds = time.perf_counter() - start
         headline.annotate(out_dir, notebook.stem, wall_seconds=round(seconds, 1),
-                          parameters=(table or {}).get(notebook.name) or {})
+                          parameters=(table or {}).get(notebook.name) or {},
+                          load_average=round(os.getloadavg()[1], 1), cpu_count=os.cpu_count())
         status = "FAILED" if error else "done"
         print(f"  {status} in {seconds:.0f} s -> {out_dir / notebook.name}", flush=True)
         results[notebook.name] = {"path": out_dir / notebook.name, "seconds": seconds, "error": error}

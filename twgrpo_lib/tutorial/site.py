@@ -97,6 +97,8 @@ def card(notebook: Path, page: str, run: Mapping[str, Any], result: Mapping[str,
     status = (f'<span class="failed">failed: {html.escape(run["error"].splitlines()[0])}</span>' if run["error"]
               else '<span class="ok">ran without errors</span>')
     cells = f"; cells {duration(result['seconds'])}" if result else ""
+    if result and "load_average" in result:
+        cells += f"; load average {result['load_average']:.1f} on {result['cpu_count']} cores"
     return (f'<section class="card" id="{notebook.stem}"><h2><a href="{html.escape(page)}">{html.escape(title)}</a>'
             f'</h2><div class="meta">{status} · run time {duration(run["seconds"])}{cells}</div>'
             f'<div class="purpose">{mistune.html(tex_to_text(purpose))}</div>{numbers_table(result)}</section>')
