@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from twgrpo_lib.core import prompts
-from twgrpo_lib.experiments.ablation import ROW_BY_NAME
 from twgrpo_lib.experiments.ablation_report import CONTRASTS
+from twgrpo_lib.experiments.grid import ROW_BY_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"

@@ -68,7 +68,8 @@ def test_title_is_numbered_like_the_file(notebook):
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
 def test_numbered_plan_matches_numbered_sections(notebook):
     """Where the sections are numbered, the introduction's numbered plan has one item per section."""
-    markdown = [("".join(c["source"])) for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "markdown"]
+    cells = json.loads(notebook.read_text())["cells"]
+    markdown = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
     sections = [int(m) for text in markdown for m in re.findall(r"^## (\d+)\. ", text, re.MULTILINE)]
     plan = [int(m) for m in re.findall(r"^(\d+)\. ", markdown[0], re.MULTILINE)]
     if sections:

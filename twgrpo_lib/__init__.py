@@ -48,7 +48,9 @@ The package is layered; a module imports only from its own layer and those above
 
 ``experiments``: ``grid`` (rows, scores), ``ablation`` (``twgrpo ablate``) and ``ablation_report`` (tables).
 
-``tutorial``: ``runner`` (runs and renders the notebooks), ``figures`` (plotly), ``focus`` (notebook 02).
+``tutorial``: ``runner`` (runs and renders the notebooks), ``site`` (the index page), ``headline`` (the numbers
+each notebook records), ``display`` (training without the Trainer's log table), ``figures`` (plotly), ``focus``
+(notebook 02).
 
 ``cli``: the ``twgrpo`` command; an expected failure is one line and exit status 2 (``--debug``: traceback).
 """

@@ -18,8 +18,9 @@ import json
 import math
 import os
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from twgrpo_lib.experiments.ablation_report import aggregate, mean_std, no_signal_share
 from twgrpo_lib.train.grpo import start_end
@@ -132,7 +133,8 @@ def readme_table(records: Mapping[str, Mapping[str, Any]], titles: Mapping[str, 
         seconds = result.get("wall_seconds", result["seconds"])
         total += seconds
         cells = "; ".join(describe(result)).replace("|", "/")
-        load = f" (load {result['load_average']:.1f} on {result['cpu_count']} cores)" if "load_average" in result else ""
+        load = (f" (load {result['load_average']:.1f} on {result['cpu_count']} cores)" if "load_average" in result
+                else "")
         lines.append(f"| [{titles.get(name, name)}](notebooks/{name}.ipynb) | {duration(seconds)}{load} | {cells} |")
     lines.append(f"\nAll {len(records)} notebooks: {duration(total)}. Measured with `{command}`; the run times and "
                  "numbers above are read from the records it wrote, not typed.")
