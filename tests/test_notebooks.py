@@ -24,6 +24,7 @@ from twgrpo_lib.tutorial.runner import (
     load_parameter_file,
     notebook_title,
     readme_table,
+    run_all,
 )
 
 NOTEBOOKS = list_notebooks()
@@ -94,6 +95,16 @@ def test_notebook_executes_with_ci_parameters(notebook, executed_tutorial):
     assert result["error"] is None, result["error"]
     nb = json.loads(result["path"].read_text())
     assert all(c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code"), "a cell did not run"
+
+
+@pytest.mark.slow
+def test_the_tutorial_runs_again_in_the_same_folder(tmp_path):
+    """``make tutorial`` twice in one folder: the second run finds every run of the first (data, warm start,
+    training, evaluations, ablation grid) and finishes without a failure instead of refusing its own folders."""
+    for attempt in ("first", "second"):
+        results = run_all(tmp_path, CI_TABLE)
+        failed = {name: r["error"].splitlines()[0] for name, r in results.items() if r["error"]}
+        assert not failed, f"{attempt} run: {failed}"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)

@@ -204,6 +204,10 @@ def test_supervised_runs_refuse_to_mix(mc, tmp_path, capsys):
               "--questions-per-video", "2", "--warmup", "1", "--log-every", "1"]
     assert cli.main([*common, "--steps", "1"]) == 0
     before = snapshot(out)
+    mtime = (out / "model.safetensors").stat().st_mtime_ns
+    assert cli.main([*common, "--steps", "1"]) == 0  # the same run again: finished, nothing trained or written
+    assert "nothing to train" in capsys.readouterr().out
+    assert snapshot(out) == before and (out / "model.safetensors").stat().st_mtime_ns == mtime
     assert cli.main([*common, "--steps", "2"]) == 2
     assert "holds another run (train.steps: 1 then, 2 now)" in capsys.readouterr().err and snapshot(out) == before
     assert cli.main([*common, "--steps", "2", "--force"]) == 0

@@ -36,7 +36,14 @@ from twgrpo_lib.data.synthetic.sampling import sample_scene
 from twgrpo_lib.data.synthetic.world import COLOURS
 from twgrpo_lib.data.video import usable_items
 from twgrpo_lib.models.qwen import EncodedVideoCache, checkpoint_path, load_model
-from twgrpo_lib.train.supervised import add_training_arguments, run_identity, save_checkpoint, train, training_config
+from twgrpo_lib.train.supervised import (
+    add_training_arguments,
+    finished_log,
+    run_identity,
+    save_checkpoint,
+    train,
+    training_config,
+)
 
 STAGES = ("appearance", "where and how", "events", "description")
 
@@ -150,7 +157,9 @@ def run(args: argparse.Namespace) -> int:
     scenes = split_scenes(data, "train")
     identity = run_identity(model_dir, [data / "manifest.json", data / "train.json", data / "scenes.json"], config,
                             settings, repeats=args.repeats)
-    decide(Path(args.out), "pretrain", identity, force=args.force)
+    if decide(Path(args.out), "pretrain", identity, force=args.force) == "same" and finished_log(args.out):
+        print(f"{args.out} holds this run, finished; nothing to train (--force moves it aside and trains again)")
+        return 0
     scenes = usable_scenes(scenes, str(data / "train.json"), args.skip_bad_videos)
     examples = curriculum(scenes, args.seed, args.repeats)
     with claim(args.out, "pretrain", identity, force=args.force):

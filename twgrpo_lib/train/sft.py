@@ -27,6 +27,7 @@ from twgrpo_lib.train.supervised import (
     TrainConfig,
     add_training_arguments,
     check_settings,
+    finished_log,
     run_identity,
     save_checkpoint,
     train,
@@ -47,7 +48,9 @@ def run_sft(model_dir: str | Path, data: str | Path, out: str | Path, config: Tr
     root = Path(data).parent if video_root is None else Path(video_root)
     items = load_items(data, video_root=root, format="A")
     identity = run_identity(model_dir, [data], config, settings, template=template)
-    decide(Path(out), "sft", identity, force=force)
+    if decide(Path(out), "sft", identity, force=force) == "same" and (log := finished_log(out)) is not None:
+        print(f"{out} holds this run, finished; nothing to train (--force moves it aside and trains again)")
+        return log
     items, report = usable_items(items, str(data), skip_bad=skip_bad_videos)
     if report.bad:
         print(f"skipping {report.bad} of {report.total} items with an unusable video (--skip-bad-videos)")

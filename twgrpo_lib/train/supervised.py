@@ -152,6 +152,12 @@ def save_checkpoint(model, processor, out: str | Path, records: list[dict], info
     return out
 
 
+def finished_log(out: str | Path) -> list[dict] | None:
+    """The loss log of the finished run in ``out`` (``save_checkpoint`` writes ``training.json`` last), else None."""
+    path = Path(out) / "training.json"
+    return json.loads(path.read_text())["log"] if path.is_file() else None
+
+
 def add_training_arguments(parser: argparse.ArgumentParser, *, steps: int, lr: float) -> None:
     """The loop's options, shared by ``twgrpo pretrain`` and ``twgrpo sft``."""
     d, v = TrainConfig(), TINY_VIDEO
