@@ -17,7 +17,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "make-data": ("twgrpo_lib.synthetic.build", "build mini-CLEVRER, a synthetic CLEVRER-like video QA dataset"),
     "build-tiny": ("twgrpo_lib.tiny_model", "build the tiny offline Qwen2.5-VL (tokenizer, processor, model)"),
     "evaluate": ("twgrpo_lib.evaluation", "evaluate a checkpoint on a benchmark file, resumable (predictions + summary)"),
+    "pretrain-vision": ("twgrpo_lib.vision_pretrain",
+                        "dense vision pre-training of the tiny model's vision tower from simulator token labels"),
     "pretrain": ("twgrpo_lib.pretrain", "visual pre-training curriculum of a tiny Qwen2.5-VL on mini-CLEVRER videos"),
+    "bind": ("twgrpo_lib.binding", "language-model stage binding question words to video tokens (auxiliary heads), "
+                                   "then the answers"),
     "sft": ("twgrpo_lib.sft", "supervised warm start on format-A items with reasoning targets"),
     "rescore": ("twgrpo_lib.rescore", "score a predictions file again: strict / partial / per-option accuracy"),
     "ablate": ("twgrpo_lib.ablation", "the paper's ablation grid (algorithm x reward x template, seeds): train, evaluate, tabulate"),

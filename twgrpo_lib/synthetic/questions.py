@@ -292,8 +292,11 @@ def descriptive(sim: Simulation, rng) -> Question | None:
 
 
 def generate_questions(sim: Simulation, seed: int | tuple = 0, counterfactuals: int = 2) -> list[Question]:
-    """Questions of every type the scene allows: one descriptive, explanatory and predictive, and up to
-    ``counterfactuals`` counterfactual questions about different removed objects (colliding objects first)."""
+    """Questions of every type the scene allows: one descriptive, explanatory and predictive, up to
+    ``counterfactuals`` counterfactual questions about different removed objects (colliding objects first),
+    then the descriptive questions of ``synthetic.descriptive`` (colours, motion at the end, partners)."""
+    from twgrpo_lib.synthetic.descriptive import extra_descriptive  # it builds on this module
+
     rng = np.random.default_rng(seed if isinstance(seed, int) else list(seed))
     without = {z: simulate(sim.scene, {z}) for z in sim.present()}
     out = [descriptive(sim, rng), explanatory(sim, without, rng), predictive(sim, rng)]
@@ -307,6 +310,7 @@ def generate_questions(sim: Simulation, seed: int | tuple = 0, counterfactuals: 
         if question is not None:
             out.append(question)
             made += 1
+    out += extra_descriptive(sim, rng)
     return [q for q in out if q is not None]
 
 

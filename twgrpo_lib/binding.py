@@ -1,0 +1,197 @@
+"""Language-model stage that binds question words to video tokens, then learns the answers.
+
+Trained on the answer loss alone, the tiny language model learns whole-video quantities (counts) but never
+carries the question's words to the answer position, so any per-object question stays at chance. Two
+linear auxiliary heads on the hidden states of an early layer (``--aux-layer``, default 2) fix this:
+
+(a) ``words``: which concept words (``CONCEPTS``: colours, shapes, materials, event words) the question and
+    its options name, predicted at every target position (where the answer is written);
+(b) ``facts``: what the video shows (``FACTS``: per colour present / moving at the end / collides / enters
+    / exits, shapes and materials present; computed from the simulation up to the last frame shown), predicted
+    at every question and target position.
+
+Schedule (``train_binding``): the first ``aux_only_steps`` steps train the two heads and the language model
+on the auxiliary losses alone, then the answer loss (next-token loss on the target: templated reasoning and
+``<answer>``) joins, the auxiliaries stay. The vision tower and merger are frozen (``twgrpo pretrain-vision``
+trained them). The heads are dropped at the end; the checkpoint is a plain Qwen2.5-VL.
+
+>>> named_words("Which of the following objects does the red cube collide with?\\nA. The blue sphere")[:3]
+[0.0, 1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import time
+from pathlib import Path
+
+import torch
+
+from twgrpo_lib.grounding import item_example
+from twgrpo_lib.supervised import (IGNORE, EncodedVideoCache, VideoSettings, build_batch, cosine_lr, load_model,
+                                   model_inputs, save_checkpoint, TrainConfig)
+from twgrpo_lib.synthetic.world import COLOURS, MATERIALS, SHAPES
+
+EVENT_WORDS = ("collide", "enter", "exit", "moving", "without", "responsible", "happen")
+CONCEPTS: tuple[str, ...] = (*COLOURS, *SHAPES, *MATERIALS, *EVENT_WORDS)
+PER_COLOUR = ("present", "moving_at_end", "collides", "enters", "exits")
+FACTS: tuple[str, ...] = (*(f"{c}:{f}" for c in COLOURS for f in PER_COLOUR), *SHAPES, *MATERIALS)
+
+
+def named_words(text: str) -> list[float]:
+    """Multi-hot over ``CONCEPTS``: 1.0 where the text names the word (any inflection: collides, exits)."""
+    words = set(re.findall(r"[a-z]+", text.lower()))
+    return [float(any(w.startswith(c) for w in words)) for c in CONCEPTS]
+
+
+def video_facts(sim, end: float) -> list[float]:
+    """Multi-hot over ``FACTS`` for the video up to time ``end`` (seconds; the last frame shown)."""
+    scene = sim.scene
+    seen = [i for i in sim.present() if any(sim.in_view(i, t) for t in (0.0, end))
+            or any(e.kind == "enter" and e.objects == (i,) and e.time <= end for e in sim.events)]
+    facts = dict.fromkeys(FACTS, 0.0)
+    for i in seen:
+        obj = scene.objects[i]
+        facts[f"{obj.colour}:present"] = facts[obj.shape] = facts[obj.material] = 1.0
+        if sim.in_view(i, end) and any(sim.velocity(i, end)):
+            facts[f"{obj.colour}:moving_at_end"] = 1.0
+    for e in sim.events:
+        if e.time <= end:
+            kind = {"collision": "collides", "enter": "enters", "exit": "exits"}[e.kind]
+            for i in e.objects:
+                facts[f"{scene.objects[i].colour}:{kind}"] = 1.0
+    return list(facts.values())
+
+
+def labelled_items(data_dir: str | Path, split: str = "train") -> list[dict]:
+    """The format-A items of a split with ``words`` and ``facts`` added (facts of the video they show)."""
+    from twgrpo_lib.pretrain import split_scenes
+
+    data_dir = Path(data_dir)
+    sims = {Path(video).name: sim for video, sim in split_scenes(data_dir, split)}
+    items = json.loads((data_dir / f"{split}.json").read_text())
+    out = []
+    for k, item in enumerate(items):
+        name = Path(item["video"]).name.replace("_cut.mp4", ".mp4")
+        if name not in sims or not isinstance(item.get("video_frames"), int):
+            raise ValueError(f"{data_dir / (split + '.json')}: record {k}: field 'video' or 'video_frames' "
+                             "does not match scenes.json")
+        sim = sims[name]
+        end = (item["video_frames"] - 1) / sim.scene.preset.fps
+        out.append({**item, "type": item.get("question_type"), "words": named_words(item["problem"]),
+                    "facts": video_facts(sim, end)})
+    return out
+
+
+def aux_positions(batch: dict, video_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Boolean (B, L) masks: target positions (they predict a target token) and question-or-target positions
+    (text after the video's last token)."""
+    labels, ids = batch["labels"], batch["input_ids"]
+    target = torch.zeros_like(labels, dtype=torch.bool)
+    target[:, :-1] = labels[:, 1:] != IGNORE                                          # (B, L)
+    index = torch.arange(ids.shape[1])[None, :]                                        # (1, L)
+    last_video = torch.where(ids == video_token_id, index, -1).amax(1, keepdim=True)  # (B, 1)
+    after_video = (index > last_video) & batch["attention_mask"].bool()
+    return target, after_video | target
+
+
+def binding_losses(model, heads: torch.nn.ModuleDict, batch: dict, words: torch.Tensor, facts: torch.Tensor,
+                   layer: int) -> dict[str, torch.Tensor]:
+    """Answer loss (mean over examples of the mean target-token loss) and the two auxiliary BCE losses."""
+    out = model(**model_inputs(model, batch), output_hidden_states=True)
+    logits, labels = out.logits[:, :-1].float(), batch["labels"][:, 1:]               # (B, L-1, V), (B, L-1)
+    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE, reduction="none")
+    answer = (nll.sum(1) / (labels != IGNORE).sum(1).clamp(min=1)).mean()
+    hidden = out.hidden_states[layer]                                                  # (B, L, H)
+    target, text = aux_positions(batch, model.config.video_token_id)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    rows_t, rows_q = target.nonzero()[:, 0], text.nonzero()[:, 0]
+    return {"answer": answer,
+            "words": bce(heads["words"](hidden[target]), words[rows_t]),
+            "facts": bce(heads["facts"](hidden[text]), facts[rows_q])}
+
+
+def train_binding(model, processor, cache: EncodedVideoCache, items: list[dict], config: TrainConfig, *,
+                  video_root: str | Path = ".", aux_only_steps: int = 200, aux_layer: int = 2,
+                  log=print) -> list[dict]:
+    """Train the language model in place (vision frozen) with the auxiliary-only phase, then the answers."""
+    rng = random.Random(config.seed)
+    torch.manual_seed(config.seed)
+    by_video: dict[str, list[int]] = {}
+    for k, item in enumerate(items):
+        by_video.setdefault(item["video"], []).append(k)
+    examples = [item_example(item, video_root) for item in items]
+    hidden = model.config.text_config.hidden_size
+    heads = torch.nn.ModuleDict({"words": torch.nn.Linear(hidden, len(CONCEPTS)),
+                                 "facts": torch.nn.Linear(hidden, len(FACTS))})
+    for p in model.model.visual.parameters():
+        p.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad] + list(heads.parameters())
+    optimizer = torch.optim.AdamW(params, lr=config.lr, betas=(0.9, 0.95), weight_decay=config.weight_decay)
+    n_videos = max(1, config.batch_size // config.questions_per_video)
+    model.train()
+    records, running, start = [], {}, time.time()
+    for step in range(config.steps):
+        chosen = [k for v in rng.sample(sorted(by_video), n_videos)
+                  for k in rng.sample(by_video[v], min(config.questions_per_video, len(by_video[v])))]
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(step, config.steps, config.lr, config.warmup)
+        batch = build_batch(processor, cache, [examples[k] for k in chosen])
+        words = torch.tensor([items[k]["words"] for k in chosen])
+        facts = torch.tensor([items[k]["facts"] for k in chosen])
+        losses = binding_losses(model, heads, batch, words, facts, aux_layer)
+        loss = losses["words"] + losses["facts"] + (losses["answer"] if step >= aux_only_steps else 0.0)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        for name, value in losses.items():
+            running.setdefault(name, []).append(value.item())
+        if (step + 1) % config.log_every == 0 or step == config.steps - 1:
+            record = {"step": step + 1, **{n: round(sum(v) / len(v), 4) for n, v in running.items()},
+                      "seconds": round(time.time() - start, 1)}
+            record["loss"] = record["answer"]
+            records.append(record)
+            log(record)
+            running = {}
+        if config.max_minutes is not None and time.time() - start > 60 * config.max_minutes:
+            break
+    model.eval()
+    return records
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="a `twgrpo make-data` directory (train split)")
+    parser.add_argument("--model", required=True, help="checkpoint folder (e.g. the output of pretrain-vision)")
+    parser.add_argument("--out", required=True, help="output checkpoint folder")
+    parser.add_argument("--steps", type=int, default=700, help="optimizer steps (default 700)")
+    parser.add_argument("--aux-only-steps", type=int, default=200, help="steps without the answer loss (default 200)")
+    parser.add_argument("--aux-layer", type=int, default=2, help="language-model layer the heads read (default 2)")
+    parser.add_argument("--batch-size", type=int, default=16, help="examples per step (default 16)")
+    parser.add_argument("--questions-per-video", type=int, default=4, help="examples per video in a batch")
+    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate, AdamW (default 2e-3)")
+    parser.add_argument("--warmup", type=int, default=30, help="warm-up steps (default 30)")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument("--log-every", type=int, default=50, help="steps between log lines")
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop after this wall-clock time")
+    parser.add_argument("--max-pixels", type=int, default=112 * 112, help="per frame (default 112x112)")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = VideoSettings(max_pixels=args.max_pixels)
+    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, questions_per_video=args.questions_per_video,
+                         lr=args.lr, warmup=args.warmup, seed=args.seed, log_every=args.log_every,
+                         max_minutes=args.max_minutes)
+    items = labelled_items(args.data, "train")
+    model, processor = load_model(args.model)
+    cache = EncodedVideoCache(processor, settings)
+    records = train_binding(model, processor, cache, items, config, video_root=args.data, aux_only_steps=args.aux_only_steps,
+                            aux_layer=args.aux_layer)
+    save_checkpoint(model, processor, args.out, records,
+                    {"stage": "bind", "data": str(args.data), "items": len(items), "videos": len(cache),
+                     "aux_only_steps": args.aux_only_steps, "aux_layer": args.aux_layer}, config, settings)
+    print(f"checkpoint written to {args.out}")
+    return 0
