@@ -31,16 +31,19 @@ from pathlib import Path
 import torch
 
 from twgrpo_lib.supervised import EncodedVideoCache, VideoSettings, cosine_lr, load_model
-from twgrpo_lib.synthetic.token_labels import LABELS, REGRESSION, sampled_times, token_labels
+from twgrpo_lib.synthetic.token_labels import EVENTS, LABELS, REGRESSION, sampled_times, token_labels
 
 
-def dense_loss(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """BCE over all labels plus MSE on the regression targets of masked tokens.
+def dense_loss(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
+               pos_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """BCE over all labels (positives of label k weighted ``pos_weight[k]``) plus MSE on the regression
+    targets of masked tokens.
 
-    logits (N, L + R), labels (N, L) in {0, 1}, targets (N, R), mask (N,) bool.
+    logits (N, L + R), labels (N, L) in {0, 1}, targets (N, R), mask (N,) bool, pos_weight (L,).
     """
     n_labels = labels.shape[1]
-    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits[:, :n_labels], labels.float())
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits[:, :n_labels], labels.float(),
+                                                               pos_weight=pos_weight)
     err = (logits[:, n_labels:] - targets) ** 2 * mask[:, None]                  # (N, R)
     return bce + err.sum() / (mask.sum() * targets.shape[1]).clamp(min=1)
 
@@ -48,8 +51,8 @@ def dense_loss(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor
 def f1_scores(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """F1 per column of two (N, L) 0/1 tensors (0 where a column has no positive at all).
 
-    >>> f1_scores(torch.tensor([[1, 0], [1, 0]]), torch.tensor([[1, 0], [0, 0]])).tolist()
-    [0.6666666865348938, 0.0]
+    >>> [round(x, 4) for x in f1_scores(torch.tensor([[1, 0], [1, 0]]), torch.tensor([[1, 0], [0, 0]])).tolist()]
+    [0.6667, 0.0]
     """
     pred, truth = pred.bool(), truth.bool()
     tp = (pred & truth).sum(0).float()
@@ -119,8 +122,12 @@ def probe_report(model, head: torch.nn.Linear, cache: EncodedVideoCache, records
 
 
 def train_vision(model, cache: EncodedVideoCache, records: list[dict], *, steps: int = 800, videos_per_step: int = 16,
-                 lr: float = 2e-3, warmup: int = 50, seed: int = 0, log_every: int = 50, log=print):
-    """Train the vision tower, merger and a new linear head on ``records``; returns (head, log records)."""
+                 lr: float = 2e-3, warmup: int = 50, seed: int = 0, log_every: int = 50, event_weight: float = 1.0,
+                 log=print):
+    """Train the vision tower, merger and a new linear head on ``records``; returns (head, log records).
+
+    ``event_weight`` weights the positives of the rare event labels (collision, enter, exit) in the BCE.
+    """
     torch.manual_seed(seed)
     rng = random.Random(seed)
     hidden = model.config.vision_config.out_hidden_size
@@ -131,6 +138,7 @@ def train_vision(model, cache: EncodedVideoCache, records: list[dict], *, steps:
     for p in visual:
         p.requires_grad_(True)
     params = visual + list(head.parameters())
+    pos_weight = torch.tensor([event_weight if name in EVENTS else 1.0 for name in LABELS])
     optimizer = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
     model.train()
     log_records, running, start = [], [], time.time()
@@ -140,7 +148,8 @@ def train_vision(model, cache: EncodedVideoCache, records: list[dict], *, steps:
             group["lr"] = cosine_lr(step, steps, lr, warmup)
         tokens = video_tokens(model, cache, [r["video"] for r in chunk])          # (N, hidden)
         _check_sizes(tokens, chunk)
-        loss = dense_loss(head(tokens), _stack(chunk, "labels"), _stack(chunk, "targets"), _stack(chunk, "mask"))
+        loss = dense_loss(head(tokens), _stack(chunk, "labels"), _stack(chunk, "targets"), _stack(chunk, "mask"),
+                          pos_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -168,6 +177,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=50, help="warm-up steps (default 50)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--log-every", type=int, default=50, help="steps between log lines")
+    parser.add_argument("--event-weight", type=float, default=1.0,
+                        help="BCE weight of the positives of the rare event labels (default 1)")
     parser.add_argument("--fps", type=float, default=v.fps, help=f"frames sampled per second (default {v.fps})")
     parser.add_argument("--max-frames", type=int, default=v.max_frames, help=f"default {v.max_frames}")
     parser.add_argument("--max-pixels", type=int, default=112 * 112, help="per frame; the labels need 112x112")
@@ -179,7 +190,8 @@ def run(args: argparse.Namespace) -> int:
     cache = EncodedVideoCache(processor, settings)
     train_records = labelled_videos(args.data, "train", settings)
     head, log = train_vision(model, cache, train_records, steps=args.steps, videos_per_step=args.videos_per_step,
-                             lr=args.lr, warmup=args.warmup, seed=args.seed, log_every=args.log_every)
+                             lr=args.lr, warmup=args.warmup, seed=args.seed, log_every=args.log_every,
+                             event_weight=args.event_weight)
     probe = probe_report(model, head, cache, labelled_videos(args.data, "val", settings))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
