@@ -192,7 +192,8 @@ def run(args: argparse.Namespace) -> int:
     head, log = train_vision(model, cache, train_records, steps=args.steps, videos_per_step=args.videos_per_step,
                              lr=args.lr, warmup=args.warmup, seed=args.seed, log_every=args.log_every,
                              event_weight=args.event_weight)
-    probe = probe_report(model, head, cache, labelled_videos(args.data, "val", settings))
+    val_records = labelled_videos(args.data, "val", settings)
+    probe = probe_report(model, head, cache, val_records) if val_records else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
@@ -203,6 +204,6 @@ def run(args: argparse.Namespace) -> int:
             "video": {"fps": settings.fps, "max_frames": settings.max_frames, "max_pixels": settings.max_pixels},
             "probe": probe, "log": log}
     (out / "training.json").write_text(json.dumps(info, indent=1) + "\n")
-    print(json.dumps({k: v for k, v in probe.items() if k != "token_f1"}), json.dumps(probe["token_f1"]))
+    print("probe on val videos:", "no val videos" if probe is None else json.dumps(probe))
     print(f"checkpoint written to {out}")
     return 0
