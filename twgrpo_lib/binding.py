@@ -116,8 +116,11 @@ def binding_losses(model, heads: torch.nn.ModuleDict, batch: dict, words: torch.
 
 def train_binding(model, processor, cache: EncodedVideoCache, items: list[dict], config: TrainConfig, *,
                   video_root: str | Path = ".", aux_only_steps: int = 200, aux_layer: int = 2,
-                  log=print) -> list[dict]:
-    """Train the language model in place (vision frozen) with the auxiliary-only phase, then the answers."""
+                  log=print, save_every: int = 0, save=None) -> list[dict]:
+    """Train the language model in place (vision frozen) with the auxiliary-only phase, then the answers.
+
+    ``save(step, records)`` is called every ``save_every`` steps (0: never), e.g. to keep checkpoints.
+    """
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
     by_video: dict[str, list[int]] = {}
@@ -157,6 +160,10 @@ def train_binding(model, processor, cache: EncodedVideoCache, items: list[dict],
             records.append(record)
             log(record)
             running = {}
+        if save is not None and save_every and (step + 1) % save_every == 0 and step + 1 < config.steps:
+            model.eval()
+            save(step + 1, records)
+            model.train()
         if config.max_minutes is not None and time.time() - start > 60 * config.max_minutes:
             break
     model.eval()
@@ -178,6 +185,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-every", type=int, default=50, help="steps between log lines")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop after this wall-clock time")
     parser.add_argument("--max-pixels", type=int, default=112 * 112, help="per frame (default 112x112)")
+    parser.add_argument("--save-every", type=int, default=0, help="also write OUT/checkpoint-N every N steps")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -188,10 +196,15 @@ def run(args: argparse.Namespace) -> int:
     items = labelled_items(args.data, "train")
     model, processor = load_model(args.model)
     cache = EncodedVideoCache(processor, settings)
-    records = train_binding(model, processor, cache, items, config, video_root=args.data, aux_only_steps=args.aux_only_steps,
-                            aux_layer=args.aux_layer)
-    save_checkpoint(model, processor, args.out, records,
-                    {"stage": "bind", "data": str(args.data), "items": len(items), "videos": len(cache),
-                     "aux_only_steps": args.aux_only_steps, "aux_layer": args.aux_layer}, config, settings)
+    info = {"stage": "bind", "data": str(args.data), "items": len(items), "aux_only_steps": args.aux_only_steps,
+            "aux_layer": args.aux_layer}
+
+    def save(step, records):
+        save_checkpoint(model, processor, Path(args.out) / f"checkpoint-{step}", records, info, config, settings)
+
+    records = train_binding(model, processor, cache, items, config, video_root=args.data,
+                            aux_only_steps=args.aux_only_steps, aux_layer=args.aux_layer,
+                            save_every=args.save_every, save=save)
+    save_checkpoint(model, processor, args.out, records, {**info, "videos": len(cache)}, config, settings)
     print(f"checkpoint written to {args.out}")
     return 0

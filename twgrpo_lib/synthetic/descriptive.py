@@ -9,6 +9,8 @@ visual fact, then judges each option:
 - "Which of the following objects are moving when the video ends?" (objects in view on the last frame);
 - "Which of the following objects does the X collide with?" (X collides at least once).
 
+Each option is judged on its own line, written as in the prompt (``questions.option_lines``).
+
 Differences from CLEVRER: multiple choice with several correct options (CLEVRER's descriptive questions are
 open-ended with one answer); objects are named by colour and shape.
 
@@ -26,12 +28,12 @@ from __future__ import annotations
 
 from twgrpo_lib.synthetic.describe import join_and, the
 from twgrpo_lib.synthetic.physics import Simulation
-from twgrpo_lib.synthetic.questions import LETTERS, _assemble, _question
+from twgrpo_lib.synthetic.questions import _assemble, _question, option_lines
 from twgrpo_lib.synthetic.world import COLOURS
 
 
 def _judged(options: list[str], truths: list[bool]) -> str:
-    return " ".join(f"{LETTERS[k]}. {text}: {'yes' if ok else 'no'}." for k, (text, ok) in enumerate(zip(options, truths)))
+    return option_lines(options, ["yes" if ok else "no" for ok in truths])
 
 
 def seen_objects(sim: Simulation) -> list[int]:
@@ -48,7 +50,7 @@ def colours_present(sim: Simulation, rng):
     if picked is None:
         return None
     options, truths = picked
-    thinking = f"The colors in the video are {join_and(present)}. " + _judged(options, truths)
+    thinking = f"The colors in the video are {join_and(present)}." + _judged(options, truths)
     return _question("descriptive", "Which of the following colors appear in the video?", options, truths, thinking)
 
 
@@ -63,7 +65,7 @@ def moving_at_end(sim: Simulation, rng):
     chosen, truths = picked
     options = [the(scene, i)[0].upper() + the(scene, i)[1:] for i in chosen]
     fact = (f"When the video ends, {join_and([the(scene, i) for i in moving])} "
-            f"{'is' if len(moving) == 1 else 'are'} moving. ")
+            f"{'is' if len(moving) == 1 else 'are'} moving.")
     return _question("descriptive", "Which of the following objects are moving when the video ends?", options, truths,
                      fact + _judged(options, truths))
 
@@ -81,7 +83,7 @@ def collision_partners(sim: Simulation, rng):
             continue
         chosen, truths = picked
         options = [the(scene, i)[0].upper() + the(scene, i)[1:] for i in chosen]
-        fact = f"{the(scene, x).capitalize()} collides with {join_and([the(scene, i) for i in partners])}. "
+        fact = f"{the(scene, x).capitalize()} collides with {join_and([the(scene, i) for i in partners])}."
         return _question("descriptive", f"Which of the following objects does {the(scene, x)} collide with?",
                          options, truths, fact + _judged(options, truths))
     return None

@@ -92,8 +92,19 @@ def _assemble(rng, true_groups, false_groups, n_options: int = 4, max_true: int 
     return [c[0] for c in chosen], [c[1] for c in chosen]
 
 
+def option_lines(options: list[str], verdicts: list[str]) -> str:
+    """One line per option, written as the prompt writes it ("\\nA. text") and then judged.
+
+    The same letter and text tokens as in the prompt let a small model copy the option it judges.
+
+    >>> option_lines(["blue", "red"], ["yes", "no"])
+    '\\nA. blue: yes.\\nB. red: no.'
+    """
+    return "".join(f"\n{LETTERS[k]}. {text}: {why}." for k, (text, why) in enumerate(zip(options, verdicts)))
+
+
 def _verdicts(options: list[str], truths: list[bool], yes: str, no: str) -> str:
-    return " ".join(f"{LETTERS[k]}. {text}: {yes if ok else no}." for k, (text, ok) in enumerate(zip(options, truths)))
+    return option_lines(options, [yes if ok else no for ok in truths])
 
 
 def _question(kind, text, options, truths, thinking, cut_frame=None, removed=None) -> Question:
@@ -131,7 +142,7 @@ def counterfactual(sim: Simulation, removed: int, without: Simulation, rng) -> Q
     options = [event_text(scene, e) for e in events]
     story = [event_clause(scene, e) for e in without.events]
     thinking = (f"Without {the(scene, removed)}, the remaining objects would move like this: "
-                + ("; ".join(story) if story else "nothing would happen") + ". "
+                + ("; ".join(story) if story else "nothing would happen") + "."
                 + _verdicts(options, truths, "happens", "does not happen"))
     return _question("counterfactual", f"Without {the(scene, removed)}, which of the following will happen?",
                      options, truths, thinking, removed=removed)
@@ -185,8 +196,8 @@ def explanatory(sim: Simulation, without: dict[int, Simulation], rng) -> Questio
                                   if what.time > target.time else "before the collision but does not lead to it"))
         chain = [event_clause(scene, e) for e in ancestors]
         thinking = (f"{event_clause(scene, target)[0].upper()}{event_clause(scene, target)[1:]}. "
-                    + (f"Before it, {'; '.join(chain)}. " if chain else "No earlier collision leads to it. ")
-                    + " ".join(f"{LETTERS[i]}. {opt}: {why}." for i, (opt, why) in enumerate(zip(options, reasons))))
+                    + (f"Before it, {'; '.join(chain)}." if chain else "No earlier collision leads to it.")
+                    + option_lines(options, reasons))
         question = f"Which of the following is responsible for the collision between {the(scene, a)} and {the(scene, b)}?"
         return _question("explanatory", question, options, truths, thinking)
     return None
@@ -216,7 +227,7 @@ def predictive(sim: Simulation, rng) -> Question | None:
         options = [event_text(scene, e) for e in events]
         state = "; ".join(f"{the(scene, i)} is {motion(sim, i, t_cut)}" for i in visible)
         future = [event_clause(scene, e) for e in sim.events if e.time > t_cut]
-        thinking = (f"The video stops at {t_cut:.1f} s: {state}. Continuing the motion, {'; '.join(future)}. "
+        thinking = (f"The video stops at {t_cut:.1f} s: {state}. Continuing the motion, {'; '.join(future)}."
                     + _verdicts(options, truths, "will happen", "will not happen"))
         return _question("predictive", "What will happen next?", options, truths, thinking, cut_frame=c)
     return None
@@ -229,7 +240,8 @@ def _single(rng, question: str, correct: str, others: list[str], thinking: str, 
         options.sort(key=lambda o: (len(o), o) if o.isdigit() else (0, o))
     else:
         options = [options[k] for k in rng.permutation(len(options))]
-    return _question("descriptive", question, options, [o == correct for o in options], thinking)
+    truths = [o == correct for o in options]
+    return _question("descriptive", question, options, truths, thinking + _verdicts(options, truths, "yes", "no"))
 
 
 def _count_options(rng, correct: int) -> list[str]:
