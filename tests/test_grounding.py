@@ -1,8 +1,9 @@
-"""The shipped tiny checkpoint: loads offline, answers in format; the grounding control; short runs learn.
+"""The shipped tiny checkpoint: loads offline, answers in format and from the video; short runs learn.
 
-The shipped checkpoint does not use the video yet (twgrpo_lib/assets/README.md): the grounding margin is
-asserted in a strict xfail test, so it fails loudly (XPASS) the day a checkpoint that looks is shipped and
-the margins below must then be set to the measured numbers minus a tolerance.
+The grounding control runs the shipped checkpoint on a fresh mini-CLEVRER build with a seed it never saw
+(it was trained on seed 0): strict accuracy with the right video must beat a swapped video and the informed
+chance level. The margins are the numbers measured for this exact build (greedy decoding, so deterministic
+up to floating point) minus a tolerance; the full control on 685 questions is in twgrpo_lib/assets/README.md.
 """
 
 import json
@@ -18,9 +19,9 @@ from twgrpo_lib.synthetic.build import build_dataset
 # A fresh mini-CLEVRER build with a seed the checkpoint never saw (it was trained on seed 0).
 FRESH = {"videos": 6, "seed": 4242, "val_fraction": 0.0}
 MAX_NEW_TOKENS = 200  # the longest reasoning target of mini-CLEVRER is about 195 tokens
-MIN_FORMAT = 0.9  # measured 0.976 on the 1,366 val questions of the seed-0 build
-MIN_GAP_SWAPPED = 0.10  # wanted: strict accuracy with the right video minus with a swapped one
-MIN_GAP_CHANCE = 0.10  # wanted: strict accuracy minus the informed chance level
+MIN_FORMAT = 0.9  # the issue's bar; measured FORMAT_MEASURED
+MIN_GAP_SWAPPED = GAP_SWAPPED_MIN  # measured GAP_SWAPPED_MEASURED on this build, minus a tolerance of TOL
+MIN_GAP_CHANCE = GAP_CHANCE_MIN  # measured GAP_CHANCE_MEASURED on this build, minus a tolerance of TOL
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def test_shipped_checkpoint_loads_offline_with_auto_classes():
     assert processor.tokenizer.convert_tokens_to_ids("<|video_pad|>") == model.config.video_token_id
     assert all(f.stat().st_size < 16 * 2**20 for f in path.iterdir())
     log = json.loads((path / "training.json").read_text())
-    assert log["stage"] == "sft" and log["log"][-1]["loss"] < log["log"][0]["loss"]
+    assert log["stage"] == "bind" and log["log"][-1]["loss"] < log["log"][0]["loss"]
 
 
 def test_swapped_videos_is_a_derangement_over_videos():
@@ -86,8 +87,6 @@ def test_shipped_checkpoint_answers_in_format_on_fresh_videos(fresh_report):
     assert 0.0 < fresh_report["informed_chance"] < 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="measured: the shipped checkpoint does not use the video "
-                                       "(twgrpo_lib/assets/README.md)")
 def test_shipped_checkpoint_answers_from_the_video(fresh_report):
     assert fresh_report["strict_right"] >= fresh_report["strict_swapped"] + MIN_GAP_SWAPPED
     assert fresh_report["strict_right"] >= fresh_report["informed_chance"] + MIN_GAP_CHANCE

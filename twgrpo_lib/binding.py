@@ -86,6 +86,33 @@ def labelled_items(data_dir: str | Path, split: str = "train") -> list[dict]:
     return out
 
 
+def option_token_words(tokenizer, target: str, options: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per token of ``target`` + end of turn: the ``CONCEPTS`` named by the option whose line ("\\nA. ...")
+    the token belongs to, and whether it belongs to one; shapes (T, len(CONCEPTS)) and (T,).
+
+    Token lengths come from the byte-level token strings (one character per byte: the targets are ASCII).
+    """
+    ids = tokenizer(target + "<|im_end|>", add_special_tokens=False)["input_ids"]
+    pieces = tokenizer.convert_ids_to_tokens(ids)
+    starts, pos = [], 0
+    for piece in pieces:
+        starts.append(pos)
+        pos += len(piece) if piece != "<|im_end|>" else 0
+    end_think = target.find("</think>") if "</think>" in target else len(target)
+    spans = []
+    for m in re.finditer(r"\n([A-H])\. ", target[:end_think]):
+        stop = target.find("\n", m.end())
+        spans.append((m.start(), end_think if stop < 0 or stop > end_think else stop, ord(m[1]) - ord("A")))
+    words = torch.zeros(len(ids), len(CONCEPTS))
+    valid = torch.zeros(len(ids), dtype=torch.bool)
+    for t, start in enumerate(starts):
+        for lo, hi, k in spans:
+            if lo <= start < hi and k < len(options):
+                words[t] = torch.tensor(named_words(options[k]))
+                valid[t] = True
+    return words, valid
+
+
 def aux_positions(batch: dict, video_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Boolean (B, L) masks: target positions (they predict a target token) and question-or-target positions
     (text after the video's last token)."""
@@ -99,8 +126,12 @@ def aux_positions(batch: dict, video_token_id: int) -> tuple[torch.Tensor, torch
 
 
 def binding_losses(model, heads: torch.nn.ModuleDict, batch: dict, words: torch.Tensor, facts: torch.Tensor,
-                   layer: int) -> dict[str, torch.Tensor]:
-    """Answer loss (mean over examples of the mean target-token loss) and the two auxiliary BCE losses."""
+                   layer: int, option_words: torch.Tensor | None = None,
+                   option_valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Answer loss (mean over examples of the mean target-token loss) and the auxiliary BCE losses.
+
+    ``option_words`` (N, C) and ``option_valid`` (N,) follow the target positions in row-major order (the
+    words of the option whose line the predicted token belongs to; ``option_token_words``)."""
     out = model(**model_inputs(model, batch), output_hidden_states=True)
     logits, labels = out.logits[:, :-1].float(), batch["labels"][:, 1:]               # (B, L-1, V), (B, L-1)
     nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE, reduction="none")
@@ -109,17 +140,22 @@ def binding_losses(model, heads: torch.nn.ModuleDict, batch: dict, words: torch.
     target, text = aux_positions(batch, model.config.video_token_id)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     rows_t, rows_q = target.nonzero()[:, 0], text.nonzero()[:, 0]
-    return {"answer": answer,
-            "words": bce(heads["words"](hidden[target]), words[rows_t]),
-            "facts": bce(heads["facts"](hidden[text]), facts[rows_q])}
+    losses = {"answer": answer,
+              "words": bce(heads["words"](hidden[target]), words[rows_t]),
+              "facts": bce(heads["facts"](hidden[text]), facts[rows_q])}
+    if option_words is not None and "option" in heads:
+        at_target = hidden[target]                                                     # (N, H)
+        losses["option"] = bce(heads["option"](at_target[option_valid]), option_words[option_valid])
+    return losses
 
 
 def train_binding(model, processor, cache: EncodedVideoCache, items: list[dict], config: TrainConfig, *,
                   video_root: str | Path = ".", aux_only_steps: int = 200, aux_layer: int = 2,
-                  log=print, save_every: int = 0, save=None) -> list[dict]:
+                  log=print, save_every: int = 0, save=None, option_head: bool = True) -> list[dict]:
     """Train the language model in place (vision frozen) with the auxiliary-only phase, then the answers.
 
     ``save(step, records)`` is called every ``save_every`` steps (0: never), e.g. to keep checkpoints.
+    ``option_head`` adds head (c): at every target position on an option's line, the words of that option.
     """
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
@@ -127,9 +163,13 @@ def train_binding(model, processor, cache: EncodedVideoCache, items: list[dict],
     for k, item in enumerate(items):
         by_video.setdefault(item["video"], []).append(k)
     examples = [item_example(item, video_root) for item in items]
+    per_option = [option_token_words(processor.tokenizer, e.target, [o.split(". ", 1)[-1] for o in item["options"]])
+                  for e, item in zip(examples, items)] if option_head else None
     hidden = model.config.text_config.hidden_size
     heads = torch.nn.ModuleDict({"words": torch.nn.Linear(hidden, len(CONCEPTS)),
                                  "facts": torch.nn.Linear(hidden, len(FACTS))})
+    if option_head:
+        heads["option"] = torch.nn.Linear(hidden, len(CONCEPTS))
     for p in model.model.visual.parameters():
         p.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad] + list(heads.parameters())
@@ -145,8 +185,14 @@ def train_binding(model, processor, cache: EncodedVideoCache, items: list[dict],
         batch = build_batch(processor, cache, [examples[k] for k in chosen])
         words = torch.tensor([items[k]["words"] for k in chosen])
         facts = torch.tensor([items[k]["facts"] for k in chosen])
-        losses = binding_losses(model, heads, batch, words, facts, aux_layer)
-        loss = losses["words"] + losses["facts"] + (losses["answer"] if step >= aux_only_steps else 0.0)
+        option = {}
+        if per_option is not None:
+            option = {"option_words": torch.cat([per_option[k][0] for k in chosen]),
+                      "option_valid": torch.cat([per_option[k][1] for k in chosen])}
+        losses = binding_losses(model, heads, batch, words, facts, aux_layer, **option)
+        loss = sum(v for name, v in losses.items() if name != "answer")
+        if step >= aux_only_steps:
+            loss = loss + losses["answer"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -185,6 +231,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-every", type=int, default=50, help="steps between log lines")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop after this wall-clock time")
     parser.add_argument("--max-pixels", type=int, default=112 * 112, help="per frame (default 112x112)")
+    parser.add_argument("--no-option-head", action="store_true",
+                        help="leave out head (c), the words of the option being judged")
     parser.add_argument("--save-every", type=int, default=0, help="also write OUT/checkpoint-N every N steps")
 
 
@@ -197,14 +245,14 @@ def run(args: argparse.Namespace) -> int:
     model, processor = load_model(args.model)
     cache = EncodedVideoCache(processor, settings)
     info = {"stage": "bind", "data": str(args.data), "items": len(items), "aux_only_steps": args.aux_only_steps,
-            "aux_layer": args.aux_layer}
+            "aux_layer": args.aux_layer, "option_head": not args.no_option_head}
 
     def save(step, records):
         save_checkpoint(model, processor, Path(args.out) / f"checkpoint-{step}", records, info, config, settings)
 
     records = train_binding(model, processor, cache, items, config, video_root=args.data,
                             aux_only_steps=args.aux_only_steps, aux_layer=args.aux_layer,
-                            save_every=args.save_every, save=save)
+                            save_every=args.save_every, save=save, option_head=not args.no_option_head)
     save_checkpoint(model, processor, args.out, records, {**info, "videos": len(cache)}, config, settings)
     print(f"checkpoint written to {args.out}")
     return 0
