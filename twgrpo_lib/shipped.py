@@ -1,8 +1,9 @@
-"""The tiny Qwen2.5-VL checkpoint shipped with the kit: mini-CLEVRER visual pre-training, then SFT.
+"""The tiny Qwen2.5-VL checkpoint shipped with the kit: dense vision pre-training, then the binding stage.
 
 It answers in the paper's format (``<think>...</think><answer>...</answer>``), so RL starts with a non-zero
-format reward. It does not yet use the video: its answers are the same with a swapped video (measured in
-``twgrpo_lib/assets/README.md``), so accuracy above chance comes from answer priors of the question text.
+format reward, and its answers depend on the video (right-video accuracy above swapped-video accuracy on a
+fresh mini-CLEVRER seed), mostly through the descriptive questions; over all question types it is not yet
+above an informed guesser (measured in ``twgrpo_lib/assets/README.md``).
 
 ``twgrpo_lib/assets/tiny-qwen2.5-vl-mini-clevrer/`` holds the model (safetensors), the processor and the
 tokenizer; ``twgrpo_lib/assets/README.md`` gives the commands that rebuild it and its measured numbers.
