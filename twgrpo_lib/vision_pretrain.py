@@ -168,7 +168,8 @@ def train_vision(model, cache: EncodedVideoCache, records: list[dict], *, steps:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     v = VideoSettings()
-    parser.add_argument("--data", required=True, help="a `twgrpo make-data` directory (train videos; val for the probe)")
+    parser.add_argument("--data", required=True,
+                        help="a `twgrpo make-data` directory (train videos; val videos for the probe)")
     parser.add_argument("--model", required=True, help="checkpoint folder to start from (e.g. `twgrpo build-tiny`)")
     parser.add_argument("--out", required=True, help="output checkpoint folder")
     parser.add_argument("--steps", type=int, default=800, help="optimizer steps (default 800)")
