@@ -1,16 +1,20 @@
 """Language-model stage that binds question words to video tokens, then learns the answers.
 
 Trained on the answer loss alone, the tiny language model learns whole-video quantities (counts) but never
-carries the question's words to the answer position, so any per-object question stays at chance. Two
-linear auxiliary heads on the hidden states of an early layer (``--aux-layer``, default 2) fix this:
+carries the question's words to the answer position, so any per-object question stays at chance. Linear
+auxiliary heads on the hidden states of an early layer (``--aux-layer``, default 2) help (measured in
+``assets/README.md``):
 
 (a) ``words``: which concept words (``CONCEPTS``: colours, shapes, materials, event words) the question and
     its options name, predicted at every target position (where the answer is written);
 (b) ``facts``: what the video shows (``FACTS``: per colour present / moving at the end / collides / enters
     / exits, shapes and materials present; computed from the simulation up to the last frame shown), predicted
-    at every question and target position.
+    at every question and target position;
+(c) ``option`` (``option_token_words``): the concept words of the option being judged, at every target
+    position on that option's line of the reasoning ("\\nA. blue: yes."), so the model learns to look up
+    the option it writes (``--no-option-head`` leaves it out).
 
-Schedule (``train_binding``): the first ``aux_only_steps`` steps train the two heads and the language model
+Schedule (``train_binding``): the first ``aux_only_steps`` steps train the heads and the language model
 on the auxiliary losses alone, then the answer loss (next-token loss on the target: templated reasoning and
 ``<answer>``) joins, the auxiliaries stay. The vision tower and merger are frozen (``twgrpo pretrain-vision``
 trained them). The heads are dropped at the end; the checkpoint is a plain Qwen2.5-VL.
