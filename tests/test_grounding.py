@@ -1,8 +1,9 @@
-"""The shipped tiny checkpoint: loads offline, answers in format; the grounding control; short runs learn.
+"""The shipped tiny checkpoint: loads offline, answers in format and from the video; short runs learn.
 
-The shipped checkpoint does not use the video yet (twgrpo_lib/models/assets/README.md): the grounding margin is
-asserted in a strict xfail test, so it fails loudly (XPASS) the day a checkpoint that looks is shipped and
-the margins below must then be set to the measured numbers minus a tolerance.
+The grounding control runs the shipped checkpoint on a fresh mini-CLEVRER build with a seed it never saw
+(it was trained on seed 0): strict accuracy with the right video must beat a swapped video and the informed
+chance level. The margins are the numbers measured for this exact build (greedy decoding, so deterministic
+up to floating point) minus a tolerance; the full control on 685 questions is in twgrpo_lib/models/assets/README.md.
 """
 
 import json
@@ -12,16 +13,20 @@ import torch
 
 from twgrpo_lib import cli
 from twgrpo_lib.data.synthetic.build import build_dataset
+from twgrpo_lib.data.video import VideoSettings
 from twgrpo_lib.eval.grounding import grounding_report, swapped_videos
+from twgrpo_lib.models.qwen import EncodedVideoCache
 from twgrpo_lib.models.shipped import load_shipped, shipped_path
-from twgrpo_lib.train.supervised import EncodedVideoCache, VideoSettings
 
 # A fresh mini-CLEVRER build with a seed the checkpoint never saw (it was trained on seed 0).
-FRESH = {"videos": 6, "seed": 4242, "val_fraction": 0.0}
+FRESH = {"videos": 12, "seed": 4242, "val_fraction": 0.0}
 MAX_NEW_TOKENS = 200  # the longest reasoning target of mini-CLEVRER is about 195 tokens
-MIN_FORMAT = 0.9  # measured 0.976 on the 1,366 val questions of the seed-0 build
-MIN_GAP_SWAPPED = 0.10  # wanted: strict accuracy with the right video minus with a swapped one
-MIN_GAP_CHANCE = 0.10  # wanted: strict accuracy minus the informed chance level
+MIN_FORMAT = 0.9  # the issue's bar; measured 1.00 on this build
+# Measured on this build (76 questions, CPU): strict accuracy 27.6 % right, 17.1 % swapped (a gap of 10.5
+# points), informed chance 24.9 %; target loss 0.222 right, 0.410 swapped. Margins = measured minus a tolerance.
+MIN_GAP_SWAPPED = 0.05  # strict accuracy, right video minus swapped video (tolerance: 4 questions)
+MIN_LOSS_GAP = 0.15  # target loss (nats / token), swapped video minus right video
+ISSUE_GAP = 0.10  # the bar of the issue, over the swapped video and over chance: the second is not met yet
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +53,7 @@ def test_shipped_checkpoint_loads_offline_with_auto_classes():
     assert processor.tokenizer.convert_tokens_to_ids("<|video_pad|>") == model.config.video_token_id
     assert all(f.stat().st_size < 16 * 2**20 for f in path.iterdir())
     log = json.loads((path / "training.json").read_text())
-    assert log["stage"] == "sft" and log["log"][-1]["loss"] < log["log"][0]["loss"]
+    assert log["stage"] == "bind" and log["log"][-1]["loss"] < log["log"][0]["loss"]
 
 
 def test_swapped_videos_is_a_derangement_over_videos():
@@ -87,11 +92,16 @@ def test_shipped_checkpoint_answers_in_format_on_fresh_videos(fresh_report):
     assert 0.0 < fresh_report["informed_chance"] < 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="measured: the shipped checkpoint does not use the video "
-                                       "(twgrpo_lib/models/assets/README.md)")
 def test_shipped_checkpoint_answers_from_the_video(fresh_report):
     assert fresh_report["strict_right"] >= fresh_report["strict_swapped"] + MIN_GAP_SWAPPED
-    assert fresh_report["strict_right"] >= fresh_report["informed_chance"] + MIN_GAP_CHANCE
+    assert fresh_report["loss_swapped"] >= fresh_report["loss_right"] + MIN_LOSS_GAP
+
+
+@pytest.mark.xfail(strict=True, reason="measured: right beats the informed chance by less than 10 points over all "
+                                       "types (twgrpo_lib/models/assets/README.md)")
+def test_shipped_checkpoint_meets_the_issue_bar(fresh_report):
+    assert fresh_report["strict_right"] >= fresh_report["strict_swapped"] + ISSUE_GAP
+    assert fresh_report["strict_right"] >= fresh_report["informed_chance"] + ISSUE_GAP
 
 
 @pytest.mark.parametrize("stage", ["pretrain", "sft"])

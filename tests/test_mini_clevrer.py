@@ -12,7 +12,8 @@ import yaml
 from twgrpo_lib.cli import main as cli_main
 from twgrpo_lib.data.synthetic import PRESETS, Scene, SceneObject, generate_questions, sample_scene, simulate
 from twgrpo_lib.data.synthetic.build import build_dataset, card_facts, make_video
-from twgrpo_lib.data.synthetic.questions import LETTERS, TYPES
+from twgrpo_lib.data.synthetic.options import LETTERS
+from twgrpo_lib.data.synthetic.questions import TYPES
 from twgrpo_lib.data.synthetic.render import render_frames
 
 CARD = Path(__file__).resolve().parent.parent / "data_cards" / "mini_clevrer.md"
@@ -128,9 +129,32 @@ def test_200_scenes_give_valid_questions_of_all_types_with_varying_answer_sizes(
             assert re.fullmatch(r"<think>[^<>]+</think><answer>[A-D,]+</answer>", q.completion)
             assert q.completion.endswith(q.solution)
             sizes[q.question_type].add(len(q.answer))
-    assert sizes["descriptive"] == {1}
-    for kind in ("explanatory", "predictive", "counterfactual"):
+    for kind in TYPES:  # descriptive: one correct option for the counts and single attributes, 1-3 otherwise
         assert sizes[kind] == {1, 2, 3}, kind
+
+
+def test_extra_descriptive_answers_match_the_simulation():
+    from twgrpo_lib.data.synthetic.descriptive import seen_objects
+
+    seen = 0
+    for index in range(40):
+        sim = simulate(sample_scene(6, "tiny", index))
+        names = {f"The {o.name}": i for i, o in enumerate(sim.scene.objects)}
+        colours = {sim.scene.objects[i].colour for i in seen_objects(sim)}
+        end = sim.scene.preset.duration
+        for q in generate_questions(sim, seed=index):
+            truth = None
+            if q.question == "Which of the following colors appear in the video?":
+                truth = [o in colours for o in q.options]
+            elif q.question == "Which of the following objects are moving when the video ends?":
+                truth = [any(sim.velocity(names[o], end)) for o in q.options]
+            elif m := re.fullmatch(r"Which of the following objects does the (\w+ \w+) collide with\?", q.question):
+                x = names[f"The {m[1]}"]
+                truth = [sim.happens("collision", (x, names[o])) for o in q.options]
+            if truth is not None:
+                assert [k for k, ok in enumerate(truth) if ok] == q.answer, q.problem
+                seen += 1
+    assert seen > 80
 
 
 def test_scenes_and_questions_are_deterministic_per_seed():

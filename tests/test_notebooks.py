@@ -252,3 +252,17 @@ def test_readme_ablation_table_is_the_measured_file():
     rows = [line for line in measured.read_text().splitlines() if line.startswith("|")]
     readme = README.read_text().splitlines()
     assert rows and all(row in readme for row in rows), "README's ablation table differs from " + str(measured)
+
+
+def test_live_controls_call_the_function_only_when_a_value_changes(capsys):
+    import ipywidgets as widgets
+
+    from twgrpo_lib.tutorial.controls import live_controls
+
+    seen = []
+    box = live_controls(lambda alpha, name: seen.append((alpha, name)), alpha=widgets.FloatSlider(value=1.7),
+                        name=widgets.Text("a"))
+    assert seen == [] and len(box.children) == 3
+    box.children[0].value = 2.0  # what moving the slider does
+    box.children[1].value = "b"
+    assert seen == [(2.0, "a"), (2.0, "b")]

@@ -102,9 +102,10 @@ def test_checkpoint_weights_load_as_from_pretrained_loads_them(mc, tmp_path):
 
 
 # --- resuming real runs ---------------------------------------------------------------------------------------
-# 32 tokens leave room for an answer, so rewards differ within a group and the weights move (16 do not)
+# The shipped model answers these two items confidently: at temperature 1.5 and with room for whole answers
+# (192 tokens) the rewards of a group differ at step 3, so that step moves the weights (at 1.0 none does)
 RUN = dict(recipe="tiny_cpu", progress=False, max_steps=3, save_steps=1, num_generations=4,
-           per_device_train_batch_size=4, max_completion_length=32, max_items=2)
+           per_device_train_batch_size=4, max_completion_length=192, max_items=2, temperature=1.5)
 
 
 def test_resume_from_a_config_file_continues_exactly(mc, tmp_path):
@@ -144,9 +145,11 @@ def test_kill_9_after_a_checkpoint_then_resume_matches_an_uninterrupted_run(mc, 
     final parameters equal to an uninterrupted run with the same seed. Three items: checkpoint-4 lies in the
     second epoch, so the data position and the sampler's order are restored too."""
     started = time.perf_counter()
+    sampling = tmp_path / "sampling.yaml"
+    sampling.write_text("temperature: 1.5\n")  # as RUN: rewards differ within groups, the weights move
     argv = ["train", "--model", M, "--data", str(mc), "--max-steps", "12", "--save-steps", "4",
-            "--num-generations", "4", "--per-device-train-batch-size", "4", "--max-completion-length", "32",
-            "--max-items", "3", "--quiet"]
+            "--num-generations", "4", "--per-device-train-batch-size", "4", "--max-completion-length", "192",
+            "--max-items", "3", "--config-file", str(sampling), "--quiet"]
     command = [sys.executable, "-m", "twgrpo_lib.cli", *argv]
     whole = tmp_path / "whole"
     subprocess.run(command + ["--out", str(whole)], env=ENV, check=True, capture_output=True, timeout=900)

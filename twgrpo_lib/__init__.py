@@ -21,7 +21,9 @@ The package is layered; a module imports only from its own layer and those above
   another run aside; ``arguments``: valid ranges of numeric settings, checked before any work starts.
 - ``inversion``: ``twgrpo invert``, QA inversion of a file.
 - ``synthetic``: mini-CLEVRER, a CLEVRER-like video benchmark generated locally (``world``, ``physics``,
-  ``sampling``, ``render``, ``describe``, ``questions``, ``build`` = ``twgrpo make-data``, ``plots``).
+  ``sampling``, ``render``, ``describe``, ``options`` and ``questions`` (the four CLEVRER types),
+  ``descriptive`` (CLEVRER-style descriptive questions), ``token_labels`` (what each video token shows, from the
+  simulation), ``build`` = ``twgrpo make-data``, ``plots``).
 
 ``models``: Qwen2.5-VL
 
@@ -35,8 +37,10 @@ The package is layered; a module imports only from its own layer and those above
 - ``vision_inputs``: video prompts for the trainer, decoded and encoded once per batch.
 - ``grpo``: ``twgrpo train``, GRPO / TW-GRPO runs from a recipe (``twgrpo_lib/recipes/``).
 - ``resume``: the newest complete checkpoint of a run and its ``metrics.jsonl`` cut back to it (``--resume``).
-- ``supervised``: the supervised next-token loop shared by ``pretrain`` (visual curriculum) and ``sft``
-  (warm start in the answer format).
+- The tiny model's stages: ``vision_pretrain`` (``twgrpo pretrain-vision``: the vision tower learns per-token
+  labels from the simulator), ``binding`` (``twgrpo bind``: the language model binds question words to video
+  tokens with auxiliary heads, then learns the answers), and the supervised next-token loop ``supervised``
+  shared by ``pretrain`` (visual curriculum) and ``sft`` (warm start in the answer format).
 
 ``eval``: evaluation
 
@@ -49,8 +53,8 @@ The package is layered; a module imports only from its own layer and those above
 ``experiments``: ``grid`` (rows, scores), ``ablation`` (``twgrpo ablate``) and ``ablation_report`` (tables).
 
 ``tutorial``: ``runner`` (runs and renders the notebooks), ``site`` (the index page), ``headline`` (the numbers
-each notebook records), ``display`` (training without the Trainer's log table), ``figures`` (plotly), ``focus``
-(notebook 02).
+each notebook records), ``display`` (training without the Trainer's log table), ``controls`` (widgets that never
+stall a headless run), ``figures`` (plotly), ``focus`` (notebook 02).
 
 ``cli``: the ``twgrpo`` command; an expected failure is one line and exit status 2 (``--debug``: traceback).
 """

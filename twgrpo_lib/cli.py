@@ -24,8 +24,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build-tiny": ("twgrpo_lib.models.tiny", "build the tiny offline Qwen2.5-VL (tokenizer, processor, model)"),
     "evaluate": ("twgrpo_lib.eval.evaluation",
                  "evaluate a checkpoint on a benchmark file, resumable (predictions + summary)"),
+    "pretrain-vision": ("twgrpo_lib.train.vision_pretrain",
+                        "dense vision pre-training of the tiny model's vision tower from simulator token labels"),
     "pretrain": ("twgrpo_lib.train.pretrain",
                  "visual pre-training curriculum of a tiny Qwen2.5-VL on mini-CLEVRER videos"),
+    "bind": ("twgrpo_lib.train.binding", "language-model stage binding question words to video tokens (auxiliary "
+                                         "heads), then the answers"),
     "sft": ("twgrpo_lib.train.sft", "supervised warm start on format-A items with reasoning targets"),
     "rescore": ("twgrpo_lib.eval.rescore", "score a predictions file again: strict / partial / per-option accuracy"),
     "ablate": ("twgrpo_lib.experiments.ablation",

@@ -61,7 +61,8 @@ def grounding_report(model, processor, cache: EncodedVideoCache, items: Sequence
 
     Returns a flat dict: ``n``, ``strict_right``, ``strict_swapped``, ``partial_right``, ``format_right``,
     ``loss_right``, ``loss_swapped``, ``informed_chance``, ``uniform_chance`` and, per item ``type`` when
-    the items carry one, ``strict_right/<type>`` and ``strict_swapped/<type>``.
+    the items carry one, ``strict_right/<type>``, ``strict_swapped/<type>``, ``informed_chance/<type>``,
+    ``format_right/<type>`` and ``n/<type>``.
     """
     for i, item in enumerate(items):
         for key in ("video", "problem", "solution"):
@@ -92,6 +93,9 @@ def grounding_report(model, processor, cache: EncodedVideoCache, items: Sequence
         idx = [i for i, it in enumerate(items) if str(it.get("type")) == t]
         report[f"strict_right/{t}"] = _mean([strict_right[i] for i in idx])
         report[f"strict_swapped/{t}"] = _mean([strict_swap[i] for i in idx])
+        report[f"informed_chance/{t}"] = _mean([informed_chance(*sizes[i]) for i in idx])
+        report[f"format_right/{t}"] = _mean([format_reward_score(right_out[i]) for i in idx])
+        report[f"n/{t}"] = len(idx)
     if return_outputs:
         report["outputs_right"], report["outputs_swapped"] = right_out, swap_out
     return report

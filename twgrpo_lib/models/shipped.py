@@ -1,8 +1,9 @@
-"""The tiny Qwen2.5-VL checkpoint shipped with the kit: mini-CLEVRER visual pre-training, then SFT.
+"""The tiny Qwen2.5-VL checkpoint shipped with the kit: dense vision pre-training, then the binding stage.
 
 It answers in the paper's format (``<think>...</think><answer>...</answer>``), so RL starts with a non-zero
-format reward. It does not yet use the video: its answers are the same with a swapped video (measured in
-``twgrpo_lib/models/assets/README.md``), so accuracy above chance comes from answer priors of the question text.
+format reward, and its answers depend on the video: on a fresh mini-CLEVRER seed it is right more often with
+the question's own video than with another one, mostly through the descriptive questions (measured, per
+question type, in ``twgrpo_lib/models/assets/README.md``).
 
 ``twgrpo_lib/models/assets/tiny-qwen2.5-vl-mini-clevrer/`` holds the model (safetensors), the processor and the
 tokenizer; ``twgrpo_lib/models/assets/README.md`` gives the commands that rebuild it and its measured numbers.

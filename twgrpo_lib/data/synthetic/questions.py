@@ -28,78 +28,17 @@ True
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from twgrpo_lib.data.synthetic.describe import describe_scene, event_clause, event_text, join_and, motion, the
+from twgrpo_lib.data.synthetic.descriptive import extra_descriptive
+from twgrpo_lib.data.synthetic.options import Question, assemble, make_question, mixed, option_lines, verdicts
 from twgrpo_lib.data.synthetic.physics import Event, Simulation, simulate
 from twgrpo_lib.data.synthetic.sampling import sample_scene
 from twgrpo_lib.data.synthetic.world import COLOURS, SHAPES
 
-LETTERS = "ABCDEFGH"
 TYPES = ("descriptive", "explanatory", "predictive", "counterfactual")
-
-
-@dataclass
-class Question:
-    question_type: str
-    question: str
-    options: list[str]  # option texts, without letters
-    answer: list[int]  # indices of the correct options, sorted
-    thinking: str  # worked reasoning derived from the event log
-    cut_frame: int | None = None  # predictive: frames of the video shown
-    removed: int | None = None  # counterfactual: the object taken away
-
-    @property
-    def lettered_options(self) -> list[str]:
-        return [f"{LETTERS[k]}. {text}" for k, text in enumerate(self.options)]
-
-    @property
-    def problem(self) -> str:
-        return "\n".join([self.question, *self.lettered_options])
-
-    @property
-    def solution(self) -> str:
-        return "<answer>" + ",".join(LETTERS[k] for k in self.answer) + "</answer>"
-
-    @property
-    def completion(self) -> str:
-        """A full target completion: "<think>...</think><answer>A,C</answer>"."""
-        return f"<think>{self.thinking}</think>{self.solution}"
-
-
-def _mixed(rng, groups: list[list]) -> list:
-    """Items of each group shuffled, groups kept in priority order."""
-    out = []
-    for group in groups:
-        out += [group[k] for k in rng.permutation(len(group))]
-    return out
-
-
-def _assemble(rng, true_groups, false_groups, n_options: int = 4, max_true: int = 3):
-    """Pick 1..max_true true and the rest false options (3 or 4 in all); None if impossible.
-
-    Returns (options, truths) shuffled, each option the item given in the groups.
-    """
-    true, false = _mixed(rng, true_groups), _mixed(rng, false_groups)
-    total = min(n_options, len(true) + len(false))
-    lo, hi = max(1, total - len(false)), min(max_true, len(true), total - 1)
-    if total < 3 or lo > hi:
-        return None
-    k = int(rng.integers(lo, hi + 1))
-    chosen = [(item, True) for item in true[:k]] + [(item, False) for item in false[: total - k]]
-    chosen = [chosen[i] for i in rng.permutation(len(chosen))]
-    return [c[0] for c in chosen], [c[1] for c in chosen]
-
-
-def _verdicts(options: list[str], truths: list[bool], yes: str, no: str) -> str:
-    return " ".join(f"{LETTERS[k]}. {text}: {yes if ok else no}." for k, (text, ok) in enumerate(zip(options, truths)))
-
-
-def _question(kind, text, options, truths, thinking, cut_frame=None, removed=None) -> Question:
-    answer = [k for k, ok in enumerate(truths) if ok]
-    return Question(kind, text, options, answer, thinking, cut_frame, removed)
 
 
 def _moves(sim: Simulation, i: int) -> bool:
@@ -125,17 +64,17 @@ def counterfactual(sim: Simulation, removed: int, without: Simulation, rng) -> Q
             false_changed.append(e)
         else:
             (false_plausible if any(_moves(without, i) for i in e.objects) else false_other).append(e)
-    picked = _assemble(rng, [true_changed, true_same], [false_changed, false_plausible, false_other])
+    picked = assemble(rng, [true_changed, true_same], [false_changed, false_plausible, false_other])
     if picked is None:
         return None
     events, truths = picked
     options = [event_text(scene, e) for e in events]
     story = [event_clause(scene, e) for e in without.events]
     thinking = (f"Without {the(scene, removed)}, the remaining objects would move like this: "
-                + ("; ".join(story) if story else "nothing would happen") + ". "
-                + _verdicts(options, truths, "happens", "does not happen"))
-    return _question("counterfactual", f"Without {the(scene, removed)}, which of the following will happen?",
-                     options, truths, thinking, removed=removed)
+                + ("; ".join(story) if story else "nothing would happen") + "."
+                + verdicts(options, truths, "happens", "does not happen"))
+    return make_question("counterfactual", f"Without {the(scene, removed)}, which of the following will happen?",
+                         options, truths, thinking, removed=removed)
 
 
 def _ancestors(sim: Simulation, event: Event) -> list[Event]:
@@ -168,7 +107,7 @@ def explanatory(sim: Simulation, without: dict[int, Simulation], rng) -> Questio
             if z not in (a, b):
                 (presence_false if without[z].happens("collision", (a, b)) else presence_true).append(("presence", z))
         others = [("collision", c) for c in collisions if c != target and counts[c.objects] == 1]
-        picked = _assemble(rng, [presence_true + [c for c in others if c[1] in ancestors]],
+        picked = assemble(rng, [presence_true + [c for c in others if c[1] in ancestors]],
                            [presence_false + [c for c in others if c[1] not in ancestors]])
         if picked is None:
             continue
@@ -186,11 +125,11 @@ def explanatory(sim: Simulation, without: dict[int, Simulation], rng) -> Questio
                                   if what.time > target.time else "before the collision but does not lead to it"))
         chain = [event_clause(scene, e) for e in ancestors]
         thinking = (f"{event_clause(scene, target)[0].upper()}{event_clause(scene, target)[1:]}. "
-                    + (f"Before it, {'; '.join(chain)}. " if chain else "No earlier collision leads to it. ")
-                    + " ".join(f"{LETTERS[i]}. {opt}: {why}." for i, (opt, why) in enumerate(zip(options, reasons))))
+                    + (f"Before it, {'; '.join(chain)}." if chain else "No earlier collision leads to it.")
+                    + option_lines(options, reasons))
         question = ("Which of the following is responsible for the collision between "
                     f"{the(scene, a)} and {the(scene, b)}?")
-        return _question("explanatory", question, options, truths, thinking)
+        return make_question("explanatory", question, options, truths, thinking)
     return None
 
 
@@ -211,16 +150,16 @@ def predictive(sim: Simulation, rng) -> Question | None:
             else:
                 moving = any(any(sim.velocity(i, t_cut)) for i in e.objects)
                 (false_plausible if moving else false_other).append(e)
-        picked = _assemble(rng, [true], [false_plausible, false_other])
+        picked = assemble(rng, [true], [false_plausible, false_other])
         if picked is None:
             continue
         events, truths = picked
         options = [event_text(scene, e) for e in events]
         state = "; ".join(f"{the(scene, i)} is {motion(sim, i, t_cut)}" for i in visible)
         future = [event_clause(scene, e) for e in sim.events if e.time > t_cut]
-        thinking = (f"The video stops at {t_cut:.1f} s: {state}. Continuing the motion, {'; '.join(future)}. "
-                    + _verdicts(options, truths, "will happen", "will not happen"))
-        return _question("predictive", "What will happen next?", options, truths, thinking, cut_frame=c)
+        thinking = (f"The video stops at {t_cut:.1f} s: {state}. Continuing the motion, {'; '.join(future)}."
+                    + verdicts(options, truths, "will happen", "will not happen"))
+        return make_question("predictive", "What will happen next?", options, truths, thinking, cut_frame=c)
     return None
 
 
@@ -231,7 +170,8 @@ def _single(rng, question: str, correct: str, others: list[str], thinking: str, 
         options.sort(key=lambda o: (len(o), o) if o.isdigit() else (0, o))
     else:
         options = [options[k] for k in rng.permutation(len(options))]
-    return _question("descriptive", question, options, [o == correct for o in options], thinking)
+    truths = [o == correct for o in options]
+    return make_question("descriptive", question, options, truths, thinking + verdicts(options, truths, "yes", "no"))
 
 
 def _count_options(rng, correct: int) -> list[str]:
@@ -295,13 +235,14 @@ def descriptive(sim: Simulation, rng) -> Question | None:
 
 
 def generate_questions(sim: Simulation, seed: int | tuple = 0, counterfactuals: int = 2) -> list[Question]:
-    """Questions of every type the scene allows: one descriptive, explanatory and predictive, and up to
-    ``counterfactuals`` counterfactual questions about different removed objects (colliding objects first)."""
+    """Questions of every type the scene allows: one descriptive, explanatory and predictive, up to
+    ``counterfactuals`` counterfactual questions about different removed objects (colliding objects first),
+    then the descriptive questions of ``synthetic.descriptive`` (colours, motion at the end, partners)."""
     rng = np.random.default_rng(seed if isinstance(seed, int) else list(seed))
     without = {z: simulate(sim.scene, {z}) for z in sim.present()}
     out = [descriptive(sim, rng), explanatory(sim, without, rng), predictive(sim, rng)]
     colliding = sorted({i for e in sim.events_of("collision") for i in e.objects})
-    order = _mixed(rng, [colliding, [i for i in sim.present() if i not in colliding]])
+    order = mixed(rng, [colliding, [i for i in sim.present() if i not in colliding]])
     made = 0
     for z in order:
         if made == counterfactuals:
@@ -310,6 +251,7 @@ def generate_questions(sim: Simulation, seed: int | tuple = 0, counterfactuals: 
         if question is not None:
             out.append(question)
             made += 1
+    out += extra_descriptive(sim, rng)
     return [q for q in out if q is not None]
 
 

@@ -27,7 +27,7 @@ FLOOR = np.array([205.0, 203.0, 198.0])
 SHADOW_OFFSET = (0.12, 0.18)  # in radii, light from the upper left
 
 
-def _coverage(dx: np.ndarray, dy: np.ndarray, radius_px: float, shape: str) -> np.ndarray:
+def shape_coverage(dx: np.ndarray, dy: np.ndarray, radius_px: float, shape: str) -> np.ndarray:
     """Pixel coverage of a shape centred at (0, 0); dx, dy are pixel-centre offsets in pixels."""
     if shape == "cube":
         half = radius_px * 0.86  # a square of about the disc's area
@@ -86,11 +86,11 @@ def _render_chunk(sim: Simulation, times: np.ndarray) -> np.ndarray:
             dx = (ox[:, None] - size + steps + 0.5 - centre[:, :1]).astype(np.float32)[:, None, :]  # (T, 1, P)
             dy = (oy[:, None] - size + steps + 0.5 - centre[:, 1:]).astype(np.float32)[:, :, None]  # (T, P, 1)
             if pass_ == "shadow":
-                keep = 1 - 0.35 * _coverage(dx, dy, radius_px * 1.05, obj.shape) ** 2  # (T, P, P)
+                keep = 1 - 0.35 * shape_coverage(dx, dy, radius_px * 1.05, obj.shape) ** 2  # (T, P, P)
                 paint = None
             else:
                 dx, dy = np.broadcast_arrays(dx, dy)
-                alpha = _coverage(dx, dy, radius_px, obj.shape)  # (T, P, P)
+                alpha = shape_coverage(dx, dy, radius_px, obj.shape)  # (T, P, P)
                 keep = 1 - alpha
                 paint = _shade(dx, dy, radius_px, COLOURS[obj.colour], obj.shape, obj.material) * alpha[..., None]
             for t in range(len(times)):  # composite: canvas = canvas * keep + paint
