@@ -189,11 +189,23 @@ def check_ablations(n: dict, p: dict, folder: Path | None):
     rows, seeds = p["ROWS"], sorted(p["SEEDS"])
     assert n["seeds"] == {row: seeds for row in rows}, "the table lacks a row or a seed"
     assert n["runs"] == len(rows) * len(seeds) and n["questions_per_run"] == [p["EVAL_LIMIT"]]
-    for key in ("strict_all", "partial_all", "format_pct", "no_signal_steps_pct"):
+    for key in ("strict_all", "strict_swapped", "partial_all", "partial_swapped", "format_pct", "no_signal_steps_pct"):
         assert list(n[key]) == rows and all(in_range(v, 0, 100) for v in n[key].values()), key
     assert all(v is None if len(seeds) < 2 else in_range(v, 0, 100) for v in n["strict_all_std"].values())
-    assert all(n["strict_all"][row] <= n["partial_all"][row] + 1e-9 for row in rows)
-    assert in_range(n["start"]["strict_all"], 0, 100) and in_range(n["start"]["partial_all"], 0, 100)
+    for video in ("all", "swapped"):
+        assert all(n[f"strict_{video}"][row] <= n[f"partial_{video}"][row] + 1e-9 for row in rows)
+    assert all(in_range(v, 0, 100) for v in n["start"].values()) and len(n["start"]) == 4
+    assert list(n["gain_over_start"]) == rows
+    for row, gain in n["gain_over_start"].items():  # a row's mean minus the start's, with its interval
+        assert gain["mean"] == pytest.approx(n["strict_all"][row] - n["start"]["strict_all"])
+        assert (gain["low"] is None) if len(seeds) < 2 else gain["low"] <= gain["mean"] <= gain["high"]
+    assert n["contrasts"], "no contrast of the paper was measured"
+    for title, c in n["contrasts"].items():
+        if c["low"] is None:
+            assert c["verdict"] == "one seed: no interval", title
+        else:
+            assert c["low"] <= c["mean"] <= c["high"], title
+            assert c["verdict"].endswith("excludes 0") == (c["low"] > 0 or c["high"] < 0), title
 
 
 CHECKS = {"00_mini_clevrer": check_mini_clevrer, "01_question_answer_inversion": check_qa_inversion,

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from twgrpo_lib.experiments.ablation_report import aggregate, mean_std, no_signal_share
+from twgrpo_lib.experiments.ablation_report import aggregate, contrasts, gains, mean_std, no_signal_share
 from twgrpo_lib.train.grpo import start_end
 
 SUFFIX = ".headline.json"
@@ -195,8 +195,10 @@ def evaluation_numbers(summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, 
 
 
 def ablation_numbers(results: Sequence[Mapping[str, Any]], start: Mapping[str, Any]) -> dict[str, Any]:
-    """Per row of an ablation grid: its seeds, mean strict / partial accuracy (%), strict std, format rate and
-    the share of training steps without learning signal; plus the starting checkpoint's scores."""
+    """Per row of an ablation grid: its seeds, mean strict / partial accuracy (%) with the right and with swapped
+    videos, strict std, format rate, the share of training steps without learning signal and the gain over the
+    start with its 95 % interval; the starting checkpoint's scores; the paper's contrasts with their intervals
+    and verdicts (``ablation_report``)."""
     table = aggregate(results)
     runs = {row: [r for r in results if r["row"] == row] for row in table}
     return {
@@ -204,13 +206,23 @@ def ablation_numbers(results: Sequence[Mapping[str, Any]], start: Mapping[str, A
         "seeds": {row: sorted(r["seed"] for r in rs) for row, rs in runs.items()},
         "questions_per_run": sorted({r["questions"] for r in results}),
         "strict_all": {row: stats["strict_all"][0] for row, stats in table.items()},
+        "strict_swapped": {row: stats["strict_swapped"][0] for row, stats in table.items()},
         "strict_all_std": {row: stats["strict_all"][1] for row, stats in table.items()},
         "partial_all": {row: stats["partial_all"][0] for row, stats in table.items()},
+        "partial_swapped": {row: stats["partial_swapped"][0] for row, stats in table.items()},
         "format_pct": {row: stats["format_rate"][0] for row, stats in table.items()},
         "no_signal_steps_pct": {row: _percent(mean_std([no_signal_share(r) for r in rs])[0])
                                 for row, rs in runs.items()},
-        "start": {"strict_all": start["scores"]["strict_all"], "partial_all": start["scores"]["partial_all"]},
+        "gain_over_start": {row: _interval(g["right"]) for row, g in gains(results, start).items()},
+        "contrasts": {c["title"]: {**_interval((c["mean"], c["low"], c["high"])), "verdict": c["verdict"]}
+                      for c in contrasts(results)},
+        "start": {key: start["scores"][key] for key in ("strict_all", "strict_swapped", "partial_all",
+                                                        "partial_swapped")},
     }
+
+
+def _interval(stat: Sequence[float | None]) -> dict[str, float | None]:
+    return dict(zip(("mean", "low", "high"), stat[:3]))
 
 
 def _percent(share: float | None) -> float | None:
