@@ -151,9 +151,22 @@ def check_token_weighting(n: dict, p: dict, folder: Path | None):
     assert 0 <= n["shared_prefix"] <= p["MAX_NEW_TOKENS"]
 
 
+def check_after_rl(n: dict, limit: int):
+    """Accuracy (%) of the models after RL with the right and with swapped videos, on the same questions."""
+    models = set(n["strict_pct"])
+    for key in ("strict_pct", "partial_pct", "strict_swapped_pct", "partial_swapped_pct", "format_pct"):
+        assert set(n[key]) == models and all(in_range(v, 0, 100) for v in n[key].values()), key
+    for strict, partial in (("strict_pct", "partial_pct"), ("strict_swapped_pct", "partial_swapped_pct")):
+        assert all(n[strict][m] <= n[partial][m] + 1e-9 for m in models), "strict > partial"
+    counts = set(n["questions"].values())
+    assert len(counts) == 1 and 0 < counts.pop() <= limit, "every model answers the same questions"
+
+
 def check_training(n: dict, p: dict, folder: Path | None):
-    runs = {name: run for name, run in n.items() if isinstance(run, dict)}
+    runs = {name: run for name, run in n.items() if isinstance(run, dict) and name != "after_rl"}
     assert len(runs) == 2 and n["alpha"] == p["ALPHA"]
+    check_after_rl(n["after_rl"], p["EVAL_LIMIT"])
+    assert set(n["after_rl"]["strict_pct"]) == {"warm start", *runs}, "the warm start and both RL runs"
     length = p["MAX_COMPLETION_LENGTH"] or TINY_RECIPE["max_completion_length"]
     for name, run in runs.items():
         assert run["steps"] == (p["MAX_STEPS"] or TINY_RECIPE["max_steps"]), name
@@ -171,11 +184,7 @@ def check_training(n: dict, p: dict, folder: Path | None):
 def check_evaluation(n: dict, p: dict, folder: Path | None):
     checkpoints = set(n["strict_pct"])
     assert {"checkpoints/sft", "checkpoints/grpo", "checkpoints/tw-grpo"} <= checkpoints, "notebook 03's models"
-    for key in ("strict_pct", "partial_pct", "format_pct"):
-        assert set(n[key]) == checkpoints and all(in_range(v, 0, 100) for v in n[key].values()), key
-    assert all(s <= q for s, q in zip(n["strict_pct"].values(), n["partial_pct"].values())), "strict > partial"
-    counts = set(n["questions"].values())
-    assert len(counts) == 1 and 0 < counts.pop() <= p["LIMIT"], "every checkpoint answers the same questions"
+    check_after_rl(n, p["LIMIT"])  # both videos, the same questions for every checkpoint
     assert n["generated_on_resume"] == 0 and n["missing_video_errors"] == 3
     records, lines = read_records(EXAMPLE_PREDICTIONS, with_lines=True)
     with pytest.warns(UserWarning, match="duplicate"):  # the example file holds one question twice

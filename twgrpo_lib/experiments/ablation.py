@@ -306,8 +306,22 @@ def run_ablation(settings: AblationSettings, *, train_fn: Callable | None = None
                         f"{result['scores']['strict_swapped']}), partial {result['scores']['partial_all']} "
                         f"({time.perf_counter() - start:.0f} s)")
                 write_csv(results, out / "results.csv")  # kept current, so a long grid can be watched
-        (out / "results.md").write_text(markdown_table(results, start_result))
+        (out / "results.md").write_text(markdown_table(results, start_result,
+                                                       start_label=checkpoint_label(settings.model)))
     return results, start_result
+
+
+def checkpoint_label(model: str | os.PathLike) -> str:
+    """A checkpoint for a report: its folder name and the sha256 (first 12 digits) of each weight file, so a
+    table says which weights it measured (``sha256sum model.safetensors`` gives the same digits).
+
+    >>> checkpoint_label("Qwen/Qwen2.5-VL-7B-Instruct")
+    '`Qwen/Qwen2.5-VL-7B-Instruct`'
+    """
+    path = Path(model)
+    files = sorted(path.glob("*.safetensors")) if path.is_dir() else []
+    digests = ", ".join(f"{f.name} sha256 {file_sha256(f)[:12]}" for f in files)
+    return f"`{path.name}` ({digests})" if digests else f"`{os.fspath(model)}`"
 
 
 def load_results(out: str | os.PathLike) -> list[dict]:

@@ -168,6 +168,25 @@ def reading(gain: tuple, gap: tuple) -> str:
     return f"{effect}; {video}" if video else effect
 
 
+def in_words(table: dict[str, dict]) -> str:
+    """The readings of ``gains`` gathered into one sentence: where RL moved strict accuracy, where the answers
+    use the video after RL.
+
+    >>> t = {"a": {"reading": "RL lifts accuracy; right beats swapped videos: the answers use the video"},
+    ...      "b": {"reading": "no change from RL shown; right and swapped videos score alike: ..."}}
+    >>> print(in_words(t).replace("; ", ";\\n"))
+    In words: over the start, RL lifts strict accuracy in a, lowers it in no row, shows no change in b;
+    after RL the answers use the video (right beats swapped) in a.
+    """
+    def rows(prefix: str, part: int = 0) -> str:
+        return ", ".join(name for name, g in table.items()
+                         if (g["reading"].split("; ") + [""])[part].startswith(prefix)) or "no row"
+
+    return (f"In words: over the start, RL lifts strict accuracy in {rows('RL lifts')}, lowers it in "
+            f"{rows('RL lowers')}, shows no change in {rows('no change')}; after RL the answers use the video "
+            f"(right beats swapped) in {rows('right beats', 1)}.")
+
+
 def timing_line(results: Sequence[dict], start: dict | None) -> str:
     """Where the grid's time went: mean seconds per run (training, the two evaluations), their sum and the load."""
     runs = list(results)
@@ -184,10 +203,10 @@ def timing_line(results: Sequence[dict], start: dict | None) -> str:
 
 
 def markdown_table(results: Sequence[dict], start: dict | None = None,
-                   title: str = "Ablations on mini-CLEVRER") -> str:
+                   title: str = "Ablations on mini-CLEVRER", start_label: str | None = None) -> str:
     """``results.md``: accuracy per row (mean ± sample std over seeds, the paper's beside), the gain of each row
     over the start and the paper's contrasts as same-seed differences with 95 % t intervals and verdicts.
-    ``start``: ``evaluate_start``'s result."""
+    ``start``: ``evaluate_start``'s result; ``start_label``: which checkpoint that is."""
     table = aggregate(results)
     seeds = {name: sorted(r["seed"] for r in results if r["row"] == name) for name in table}
     questions = " or ".join(str(n) for n in sorted({r["questions"] for r in results}))
@@ -197,7 +216,8 @@ def markdown_table(results: Sequence[dict], start: dict | None = None,
              "video scores the same); mean ± sample standard deviation over seeds. Paper: CLEVRER "
              "counterfactual strict accuracy of Qwen2.5-VL-7B (docs/method.md §6), for the shape of the "
              "differences, not the level. \"Steps without signal\": training steps in which every group's G rewards "
-             "were equal (zero advantages: the step changed nothing).", "",
+             "were equal (zero advantages: the step changed nothing)."
+             + (f" Start: {start_label}." if start_label else ""), "",
              "| row | setting | seeds | strict right | strict swapped | partial right | partial swapped "
              "| strict single | strict multi | format % | steps without signal % | paper strict |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -219,9 +239,11 @@ def markdown_table(results: Sequence[dict], start: dict | None = None,
                   "mean [95 % t interval over seeds].", "",
                   "| row | gain, right video | gain, swapped video | right - swapped after RL | reading |",
                   "|---|---|---|---|---|"]
-        for name, g in gains(results, start).items():
+        table_gains = gains(results, start)
+        for name, g in table_gains.items():
             lines.append(f"| {name} | {interval_cell(g['right'])} | {interval_cell(g['swapped'])} | "
                          f"{interval_cell(g['gap'])} | {g['reading']} |")
+        lines += ["", in_words(table_gains)]
     lines += ["", "| contrast (strict accuracy, right video) | ours: same-seed difference [95 % interval] | verdict "
               "| paper: difference |", "|---|---|---|---|"]
     for c in contrasts(results):

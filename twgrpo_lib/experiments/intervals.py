@@ -21,6 +21,7 @@ standard deviations wide on each side.
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections.abc import Sequence
@@ -51,6 +52,7 @@ def t_two_sided(t: float, df: int) -> float:
     return 2 / math.pi * (theta + (s * math.sqrt(c2) * total if df > 1 else 0.0))
 
 
+@functools.lru_cache(maxsize=256)
 def t_quantile(level: float, df: int) -> float:
     """The t such that P(|T| <= t) = ``level``, i.e. the (1 + level) / 2 quantile, by bisection.
 

@@ -141,17 +141,17 @@ def readme_table(records: Mapping[str, Mapping[str, Any]], titles: Mapping[str, 
     return "\n".join(lines)
 
 
-def replace_block(text: str, block: str) -> str:
-    """``text`` with the part between the README markers replaced by ``block``.
+def replace_block(text: str, block: str, markers: tuple[str, str] = (README_BEGIN, README_END)) -> str:
+    """``text`` with the part between the README markers (the notebook records' by default) replaced by ``block``.
 
     >>> replace_block(f"a\\n{README_BEGIN}\\nold\\n{README_END}\\nb", "new")
     'a\\n<!-- notebook-records: begin -->\\nnew\\n<!-- notebook-records: end -->\\nb'
     """
-    head, begin, rest = text.partition(README_BEGIN)
-    _, end, tail = rest.partition(README_END)
+    head, begin, rest = text.partition(markers[0])
+    _, end, tail = rest.partition(markers[1])
     if not begin or not end:
-        raise ValueError(f"the text has no {README_BEGIN} ... {README_END} block")
-    return f"{head}{README_BEGIN}\n{block}\n{README_END}{tail}"
+        raise ValueError(f"the text has no {markers[0]} ... {markers[1]} block")
+    return f"{head}{markers[0]}\n{block}\n{markers[1]}{tail}"
 
 
 # --- the numbers of notebooks 03-05, taken from the library's own results ------------------------------------
@@ -182,8 +182,10 @@ def training_numbers(runs: Mapping[str, Sequence[Mapping[str, float]]], window: 
     return numbers
 
 
-def evaluation_numbers(summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
-    """Strict / partial accuracy and format rate (%) and question count of each evaluated checkpoint.
+def evaluation_numbers(summaries: Mapping[str, Mapping[str, Any]],
+                       swapped: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict]:
+    """Strict / partial accuracy and format rate (%) and question count of each evaluated checkpoint; with
+    ``swapped`` (the same checkpoints asked with swapped videos) their strict / partial accuracy too.
 
     >>> evaluation_numbers({"sft": {"overall": {"strict_accuracy": 12.5, "partial_accuracy": 16.0,
     ...                                         "format_rate": 93.8, "count": 32}}})
@@ -191,7 +193,11 @@ def evaluation_numbers(summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, 
     """
     fields = {"strict_pct": "strict_accuracy", "partial_pct": "partial_accuracy", "format_pct": "format_rate",
               "questions": "count"}
-    return {label: {name: s["overall"][key] for name, s in summaries.items()} for label, key in fields.items()}
+    numbers = {label: {name: s["overall"][key] for name, s in summaries.items()} for label, key in fields.items()}
+    for label, key in (("strict_swapped_pct", "strict_accuracy"), ("partial_swapped_pct", "partial_accuracy")):
+        if swapped is not None:
+            numbers[label] = {name: swapped[name]["overall"][key] for name in summaries}
+    return numbers
 
 
 def ablation_numbers(results: Sequence[Mapping[str, Any]], start: Mapping[str, Any]) -> dict[str, Any]:
