@@ -228,7 +228,10 @@ def test_cli_parses_into_settings(monkeypatch, tmp_path):
     out.mkdir()
     (out / "results.md").write_text("table\n")
     code = cli.main(["ablate", "--model", "m", "--data", "d", "--out", str(out), "--seeds", "4", "5", "6",
-                     "--max-steps", "2", "--rows", "twgrpo_soft", "grpo_binary", "--eval-limit", "6"])
+                     "--max-steps", "2", "--rows", "twgrpo_soft", "grpo_binary", "twgrpo_alive", "--eval-limit", "6",
+                     "--swap-seed", "3", "--eval-cpu-threads", "2"])
     assert code == 0 and seen["force"] is False
     s = seen["settings"]
-    assert (s.seeds, s.max_steps, s.rows, s.eval_limit) == ((4, 5, 6), 2, ("twgrpo_soft", "grpo_binary"), 6)
+    assert (s.seeds, s.max_steps, s.eval_limit) == ((4, 5, 6), 2, 6)
+    assert s.rows == ("twgrpo_soft", "grpo_binary", "twgrpo_alive")
+    assert (s.swap_seed, s.eval_cpu_threads) == (3, 2)
