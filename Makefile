@@ -2,7 +2,8 @@
 #   make tutorial   run every notebook in notebooks/ in order with default parameters -> build/tutorial/
 #   make test       the test suite without the tests marked slow (at most 10 minutes on 2 CPU cores)
 # and: make lint (ruff), make test-slow (only the slow tests), make test-all (everything); .ci/run runs
-# lint, test and test-slow.
+# lint, test and test-slow; make results: a fresh `make tutorial` run (notebook 05's ablation grid included),
+# published to benchmarks/results/ and the README (re-measures every number after the checkpoint changes).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install tutorial lint test test-slow test-all clean
+.PHONY: install tutorial results lint test test-slow test-all clean
 
 install: $(STAMP)
 
@@ -25,6 +26,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 tutorial: $(STAMP)
 	$(BIN)/python -m twgrpo_lib.tutorial.runner --out build/tutorial
+
+# fresh: notebooks reuse what an earlier run left in build/tutorial, which would not be measured again
+results: $(STAMP)
+	rm -rf build/tutorial
+	$(BIN)/python -m twgrpo_lib.tutorial.runner --out build/tutorial --publish
 
 lint: $(STAMP)
 	$(BIN)/ruff check twgrpo_lib tests benchmarks

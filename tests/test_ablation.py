@@ -4,17 +4,28 @@ The real training + evaluation path runs in notebook 05 (tests/test_notebooks.py
 
 import csv
 import json
+import math
 import statistics
 
 import pytest
 
 from twgrpo_lib.experiments import ablation, ablation_report
 from twgrpo_lib.experiments.ablation import ROW_BY_NAME, ROWS, AblationSettings, run_ablation
-from twgrpo_lib.train.grpo import ALGOS, resolve_settings
+from twgrpo_lib.train.grpo import ALGOS, make_config, resolve_settings
 
-# strict accuracy each stubbed run reports, per row (seed s adds s): distinct, so a mixed-up row shows
+# strict accuracy each stubbed run reports, per row (seed s adds s): distinct, so a mixed-up row shows; with
+# swapped videos every run scores SWAP_DROP points less (the start 2 less)
 STRICT = {"grpo_binary": 20.0, "grpo_soft": 30.0, "bnpo_soft": 35.0, "twgrpo_binary": 40.0, "twgrpo_soft": 60.0,
-          "twgrpo_single": 25.0}
+          "twgrpo_single": 25.0, "twgrpo_alive": 45.0}
+SLOPE = {"twgrpo_binary": 2.0}  # points per seed (1 for the other rows)
+OUTLIER = {("grpo_soft", 1): 40.0}  # one seed far off: a contrast whose interval includes 0
+SWAP_DROP = 7.0
+LOOKS = {"twgrpo_binary": False}  # this row scores the same with swapped videos
+
+
+def strict(row: str, seed: int, swapped: bool = False) -> float:
+    drop = SWAP_DROP if swapped and LOOKS.get(row, True) else 0.0
+    return STRICT[row] + SLOPE.get(row, 1.0) * seed + OUTLIER.get((row, seed), 0.0) - drop
 
 
 class Stubs:
@@ -38,12 +49,13 @@ class Stubs:
 
     def evaluate(self, settings, progress):
         self.evaluated.append(settings)
-        if settings.out.endswith("start/eval"):
-            base = 10.0
+        if "/start/" in settings.out:
+            base = 10.0 - 2.0 * settings.swapped_videos
         else:
             kw = json.loads((ablation.Path(settings.model) / "train_settings.json").read_text())["kw"]
-            row = next(r for r in ROWS if (r.algo, r.reward, r.template) == (kw["algo"], kw["reward"], kw["template"]))
-            base = STRICT[row.name] + kw["seed"]
+            row = next(r for r in ROWS if (r.algo, r.reward, r.template, r.weight_fill)
+                       == (kw["algo"], kw["reward"], kw["template"], kw.get("weight_fill", "uniform")))
+            base = strict(row.name, kw["seed"], settings.swapped_videos)
         group = {"count": 10, "strict_accuracy": base, "partial_accuracy": base + 5, "format_rate": 90.0}
         return {"overall": group, "single": {**group, "strict_accuracy": base + 1}, "multi": {**group, "count": 4}}
 
@@ -57,17 +69,22 @@ def settings(tmp_path, **kw):
 
 def test_grid_rows_map_to_training_settings():
     assert [r.name for r in ROWS] == ["grpo_binary", "grpo_soft", "bnpo_soft", "twgrpo_binary", "twgrpo_soft",
-                                      "twgrpo_single"]
-    expected = {  # name: (loss_type, token weights, reward, template)
-        "grpo_binary": ("grpo", False, "binary", "mixed"), "grpo_soft": ("grpo", False, "soft", "mixed"),
-        "bnpo_soft": ("bnpo", False, "soft", "mixed"), "twgrpo_binary": ("bnpo", True, "binary", "mixed"),
-        "twgrpo_soft": ("bnpo", True, "soft", "mixed"), "twgrpo_single": ("bnpo", True, "soft", "single")}
+                                      "twgrpo_single", "twgrpo_alive"]
+    expected = {  # name: (loss_type, token weights, reward, template, weight fill)
+        "grpo_binary": ("grpo", False, "binary", "mixed", "uniform"),
+        "grpo_soft": ("grpo", False, "soft", "mixed", "uniform"),
+        "bnpo_soft": ("bnpo", False, "soft", "mixed", "uniform"),
+        "twgrpo_binary": ("bnpo", True, "binary", "mixed", "uniform"),
+        "twgrpo_soft": ("bnpo", True, "soft", "mixed", "uniform"),
+        "twgrpo_single": ("bnpo", True, "soft", "single", "uniform"),
+        "twgrpo_alive": ("bnpo", True, "soft", "mixed", "alive")}
     s = AblationSettings("m", "d", "o", alpha=1.4)
     for row in ROWS:
         kw = s.run_settings(row, seed=3)["train"]
         resolved = resolve_settings(None, **kw)  # what training.train will run
-        assert (resolved["loss_type"], resolved["token_weighting"], resolved["reward"], resolved["template"]) \
-            == expected[row.name], row.name
+        config = make_config(resolved, "unused")
+        assert (config.loss_type, config.token_weighting, resolved["reward"], resolved["template"],
+                config.weight_fill) == expected[row.name], row.name
         assert resolved["alpha"] == (1.4 if row.algo == "tw-grpo" else 1.0)
         assert resolved["seed"] == resolved["data_seed"] == 3
         assert resolved["per_device_train_batch_size"] == s.num_generations * s.prompts_per_step
@@ -85,15 +102,18 @@ def test_grid_writes_results_and_resumes(tmp_path):
     stubs = Stubs()
     s = settings(tmp_path, seeds=(0, 1, 2))
     results, start = run_ablation(s, train_fn=stubs.train, eval_fn=stubs.evaluate, log=None)
-    assert len(stubs.trained) == 18 and len(stubs.evaluated) == 19  # 6 rows x 3 seeds, plus the start
-    assert start["scores"]["strict_all"] == 10.0
+    assert len(stubs.trained) == 21 and len(stubs.evaluated) == 44  # 7 rows x 3 seeds and the start, twice each
+    assert (start["scores"]["strict_all"], start["scores"]["strict_swapped"]) == (10.0, 8.0)
     assert [(r["row"], r["seed"]) for r in results] == [(row.name, k) for row in ROWS for k in (0, 1, 2)]
     for r in results:
-        assert r["scores"]["strict_all"] == STRICT[r["row"]] + r["seed"]
+        assert r["scores"]["strict_all"] == strict(r["row"], r["seed"])
+        assert r["scores"]["strict_swapped"] == strict(r["row"], r["seed"], swapped=True)
         assert [d["reward_std"] for d in r["dynamics"]] == pytest.approx([0.3, 0.2, 0.1])
         assert (tmp_path / "out" / r["row"] / f"seed{r['seed']}" / "result.json").exists()
-    evaluated = {e.out for e in stubs.evaluated}
-    assert len(evaluated) == 19 and {e.data for e in stubs.evaluated} == {str(tmp_path / "data" / "val.json")}
+    evaluated = {(e.out, e.swapped_videos) for e in stubs.evaluated}
+    assert len(evaluated) == 44 and {e.data for e in stubs.evaluated} == {str(tmp_path / "data" / "val.json")}
+    assert {e.out.rsplit("/", 1)[1] for e in stubs.evaluated if e.swapped_videos} == {"eval_swapped"}
+    assert {(e.limit, e.batch_size, e.cpu_threads, e.swap_seed) for e in stubs.evaluated} == {(200, 200, 1, 0)}
     assert ablation.load_results(s.out) == results
 
     # a second call redoes nothing
@@ -105,7 +125,8 @@ def test_grid_writes_results_and_resumes(tmp_path):
     (tmp_path / "out" / "grpo_soft" / "seed1" / "result.json").unlink()
     third = Stubs()
     resumed = run_ablation(s, train_fn=third.train, eval_fn=third.evaluate, log=None)[0][4]
-    assert third.trained == [] and [e.out for e in third.evaluated] == [str(tmp_path / "out/grpo_soft/seed1/eval")]
+    assert third.trained == [] and [e.out for e in third.evaluated] == [
+        str(tmp_path / "out/grpo_soft/seed1/eval"), str(tmp_path / "out/grpo_soft/seed1/eval_swapped")]
     assert (resumed["row"], resumed["seed"], resumed["train_seconds"]) == ("grpo_soft", 1, 2.5)  # the trainer's time
 
     # an interrupted training (no train_settings.json) is resumed in its folder
@@ -154,14 +175,29 @@ def test_csv_and_markdown(tmp_path):
 
     md = (tmp_path / "out" / "results.md").read_text()
     sd = statistics.stdev([60.0, 61.0, 62.0])
-    assert f"| twgrpo_soft | {ROW_BY_NAME['twgrpo_soft'].label} | 3 | 61.0 ± {sd:.1f} | 66.0 ± {sd:.1f} |" in md
+    assert (f"| twgrpo_soft | {ROW_BY_NAME['twgrpo_soft'].label} | 3 | 61.0 ± {sd:.1f} | 54.0 ± {sd:.1f} "
+            f"| 66.0 ± {sd:.1f} | 59.0 ± {sd:.1f} |") in md  # strict right, swapped, partial right, swapped
     assert "| 90.0 ± 0.0 | 33.3 ± 0.0 | 50.4 |" in md  # format, steps without signal, the paper
-    assert "| start | the starting checkpoint, no RL | - | 10.0 |" in md and "; 10 evaluation questions per run" in md
+    assert "| start | the starting checkpoint, no RL | - | 10.0 | 8.0 | 15.0 | 13.0 |" in md
+    assert "the same 10 validation questions for every run and the start" in md
     assert md.index("| grpo_soft |") < md.index("| twgrpo_binary |") < md.index("| twgrpo_soft |")  # grid order
-    # contrasts: same-seed differences, the paper's beside; rows that did not run are left out
-    assert "| soft vs binary reward (TW-GRPO) | +20.0 ± 0.0 (same-seed pairs: 3) | +7.8 (50.4 vs 42.6) |" in md
-    assert "| TW-GRPO vs GRPO (soft reward) | +30.0 ± 0.0 (same-seed pairs: 3) | +9.2 (50.4 vs 41.2) |" in md
-    assert "single-answer" not in md.split("| contrast")[1]
+
+    def interval(values):  # Student's t, 2 degrees of freedom: t_0.975 = 4.302653
+        mean, half = statistics.fmean(values), 4.302653 * statistics.stdev(values) / math.sqrt(len(values))
+        return f"{mean:+.1f} [{mean - half:+.1f}, {mean + half:+.1f}]"
+
+    # gains over the start (right: 10, swapped: 8), and right minus swapped after RL, with their readings
+    assert (f"| twgrpo_soft | {interval([50.0, 51.0, 52.0])} | {interval([45.0, 46.0, 47.0])} | +7.0 [+7.0, +7.0] "
+            "| RL lifts accuracy; right beats swapped videos: the answers use the video |") in md
+    assert (f"| twgrpo_binary | {interval([30.0, 32.0, 34.0])} | {interval([32.0, 34.0, 36.0])} | +0.0 [+0.0, +0.0] "
+            "| RL lifts accuracy; right and swapped videos score alike: the answers do not use the video |") in md
+    # contrasts: same-seed differences with t intervals, a verdict, the paper's beside; rows not run are left out
+    assert (f"| soft vs binary reward (TW-GRPO) | {interval([20.0, 19.0, 18.0])} (pairs: 3) "
+            "| twgrpo_soft higher: the interval excludes 0 | +7.8 (50.4 vs 42.6) |") in md
+    assert (f"| TW-GRPO vs GRPO (soft reward) | {interval([30.0, -10.0, 30.0])} (pairs: 3) "
+            "| no difference shown: the interval includes 0 | +9.2 (50.4 vs 41.2) |") in md
+    assert "single-answer" not in md.split("| contrast")[1] and "still writing" not in md.split("| contrast")[1]
+    assert "Time: 9 runs, per run training" in md
 
 
 def test_mean_std_aggregation():
@@ -192,7 +228,10 @@ def test_cli_parses_into_settings(monkeypatch, tmp_path):
     out.mkdir()
     (out / "results.md").write_text("table\n")
     code = cli.main(["ablate", "--model", "m", "--data", "d", "--out", str(out), "--seeds", "4", "5", "6",
-                     "--max-steps", "2", "--rows", "twgrpo_soft", "grpo_binary", "--eval-limit", "6"])
+                     "--max-steps", "2", "--rows", "twgrpo_soft", "grpo_binary", "twgrpo_alive", "--eval-limit", "6",
+                     "--swap-seed", "3", "--eval-cpu-threads", "2"])
     assert code == 0 and seen["force"] is False
     s = seen["settings"]
-    assert (s.seeds, s.max_steps, s.rows, s.eval_limit) == ((4, 5, 6), 2, ("twgrpo_soft", "grpo_binary"), 6)
+    assert (s.seeds, s.max_steps, s.eval_limit) == ((4, 5, 6), 2, 6)
+    assert s.rows == ("twgrpo_soft", "grpo_binary", "twgrpo_alive")
+    assert (s.swap_seed, s.eval_cpu_threads) == (3, 2)

@@ -162,9 +162,22 @@ def check_token_weighting(n: dict, p: dict, folder: Path | None):
     assert 0 <= n["shared_prefix"] <= p["MAX_NEW_TOKENS"]
 
 
+def check_after_rl(n: dict, limit: int):
+    """Accuracy (%) of the models after RL with the right and with swapped videos, on the same questions."""
+    models = set(n["strict_pct"])
+    for key in ("strict_pct", "partial_pct", "strict_swapped_pct", "partial_swapped_pct", "format_pct"):
+        assert set(n[key]) == models and all(in_range(v, 0, 100) for v in n[key].values()), key
+    for strict, partial in (("strict_pct", "partial_pct"), ("strict_swapped_pct", "partial_swapped_pct")):
+        assert all(n[strict][m] <= n[partial][m] + 1e-9 for m in models), "strict > partial"
+    counts = set(n["questions"].values())
+    assert len(counts) == 1 and 0 < counts.pop() <= limit, "every model answers the same questions"
+
+
 def check_training(n: dict, p: dict, folder: Path | None):
-    runs = {name: run for name, run in n.items() if isinstance(run, dict)}
+    runs = {name: run for name, run in n.items() if isinstance(run, dict) and name != "after_rl"}
     assert len(runs) == 2 and n["alpha"] == p["ALPHA"]
+    check_after_rl(n["after_rl"], p["EVAL_LIMIT"])
+    assert set(n["after_rl"]["strict_pct"]) == {"warm start", *runs}, "the warm start and both RL runs"
     length = p["MAX_COMPLETION_LENGTH"] or TINY_RECIPE["max_completion_length"]
     for name, run in runs.items():
         assert run["steps"] == (p["MAX_STEPS"] or TINY_RECIPE["max_steps"]), name
@@ -182,11 +195,7 @@ def check_training(n: dict, p: dict, folder: Path | None):
 def check_evaluation(n: dict, p: dict, folder: Path | None):
     checkpoints = set(n["strict_pct"])
     assert {"checkpoints/sft", "checkpoints/grpo", "checkpoints/tw-grpo"} <= checkpoints, "notebook 03's models"
-    for key in ("strict_pct", "partial_pct", "format_pct"):
-        assert set(n[key]) == checkpoints and all(in_range(v, 0, 100) for v in n[key].values()), key
-    assert all(s <= q for s, q in zip(n["strict_pct"].values(), n["partial_pct"].values())), "strict > partial"
-    counts = set(n["questions"].values())
-    assert len(counts) == 1 and 0 < counts.pop() <= p["LIMIT"], "every checkpoint answers the same questions"
+    check_after_rl(n, p["LIMIT"])  # both videos, the same questions for every checkpoint
     assert n["generated_on_resume"] == 0 and n["missing_video_errors"] == 3
     records, lines = read_records(EXAMPLE_PREDICTIONS, with_lines=True)
     with pytest.warns(UserWarning, match="duplicate"):  # the example file holds one question twice
@@ -200,11 +209,23 @@ def check_ablations(n: dict, p: dict, folder: Path | None):
     rows, seeds = p["ROWS"], sorted(p["SEEDS"])
     assert n["seeds"] == {row: seeds for row in rows}, "the table lacks a row or a seed"
     assert n["runs"] == len(rows) * len(seeds) and n["questions_per_run"] == [p["EVAL_LIMIT"]]
-    for key in ("strict_all", "partial_all", "format_pct", "no_signal_steps_pct"):
+    for key in ("strict_all", "strict_swapped", "partial_all", "partial_swapped", "format_pct", "no_signal_steps_pct"):
         assert list(n[key]) == rows and all(in_range(v, 0, 100) for v in n[key].values()), key
     assert all(v is None if len(seeds) < 2 else in_range(v, 0, 100) for v in n["strict_all_std"].values())
-    assert all(n["strict_all"][row] <= n["partial_all"][row] + 1e-9 for row in rows)
-    assert in_range(n["start"]["strict_all"], 0, 100) and in_range(n["start"]["partial_all"], 0, 100)
+    for video in ("all", "swapped"):
+        assert all(n[f"strict_{video}"][row] <= n[f"partial_{video}"][row] + 1e-9 for row in rows)
+    assert all(in_range(v, 0, 100) for v in n["start"].values()) and len(n["start"]) == 4
+    assert list(n["gain_over_start"]) == rows
+    for row, gain in n["gain_over_start"].items():  # a row's mean minus the start's, with its interval
+        assert gain["mean"] == pytest.approx(n["strict_all"][row] - n["start"]["strict_all"])
+        assert (gain["low"] is None) if len(seeds) < 2 else gain["low"] <= gain["mean"] <= gain["high"]
+    assert n["contrasts"], "no contrast of the paper was measured"
+    for title, c in n["contrasts"].items():
+        if c["low"] is None:
+            assert c["verdict"] == "one seed: no interval", title
+        else:
+            assert c["low"] <= c["mean"] <= c["high"], title
+            assert c["verdict"].endswith("excludes 0") == (c["low"] > 0 or c["high"] < 0), title
 
 
 CHECKS = {"00_mini_clevrer": check_mini_clevrer, "01_question_answer_inversion": check_qa_inversion,

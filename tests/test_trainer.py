@@ -213,6 +213,29 @@ def test_two_steps_write_metrics_and_weights_enter_the_loss(tiny_dir, tmp_path):
     assert not torch.allclose(weighted_loss, plain_loss)
 
 
+def test_weight_fill_option_reaches_the_weights(tiny_dir, tmp_path):
+    """``weight_fill="alive"``: the trainer's weights are the library's over the answers still writing."""
+    from twgrpo_lib.core.token_weighting import batched_token_weights_from_hidden_states
+    from twgrpo_lib.train.grpo_trainer import TWGRPOConfig
+
+    with pytest.raises(ValueError, match="weight_fill='none'"):
+        TWGRPOConfig(output_dir="unused", num_generations=2, per_device_train_batch_size=2, report_to=[],
+                     weight_fill="none")
+    trainer = make_trainer(tiny_dir, tmp_path, weight_fill="alive")
+    out = generation_batch(trainer)
+    width = out["completion_mask"].size(1)
+    out["completion_mask"] = (torch.arange(width)[None] < torch.tensor([[width], [2], [width - 1], [3]])).long()
+    hidden = trainer._completion_hidden_states(out)
+    head = trainer.model.get_output_embeddings().weight
+    with torch.no_grad():
+        got = trainer._token_weights(out)
+        want = {fill: batched_token_weights_from_hidden_states(hidden, head, out["completion_mask"], G, 1.7,
+                                                               temperature=trainer.temperature, fill=fill)
+                for fill in ("alive", "uniform")}
+    torch.testing.assert_close(got, want["alive"])
+    assert not torch.allclose(got, want["uniform"]), "the members ending early must change the weights"
+
+
 def test_lora_leaves_the_vision_tower_alone(tiny_dir, tmp_path):
     from peft import LoraConfig
 

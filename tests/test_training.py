@@ -96,6 +96,10 @@ def test_precedence_and_errors(tmp_path):
     assert resolve_settings("tiny_cpu", algo="tw-grpo", alpha=1.4)["alpha"] == 1.4
     with pytest.raises(ValueError, match="alpha"):
         resolve_settings("tiny_cpu", algo="grpo", alpha=1.7)
+    assert make_config(resolve_settings("tiny_cpu", weight_fill="alive"), tmp_path).weight_fill == "alive"
+    assert make_config(resolve_settings("tiny_cpu"), tmp_path).weight_fill == "uniform"  # the paper's by default
+    with pytest.raises(ValueError, match="weight_fill = 'alive' has no effect with algo 'bnpo'"):
+        resolve_settings("tiny_cpu", algo="bnpo", weight_fill="alive")
     with pytest.raises(ValueError, match="reward"):
         resolve_settings("tiny_cpu", reward="fuzzy")
     bad = tmp_path / "bad.yaml"

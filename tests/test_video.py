@@ -175,6 +175,22 @@ def test_truncated_file_is_undecodable(videos, tmp_path):
     assert report.ok == 0 and report.bad == 1
 
 
+def test_unchanged_videos_are_checked_once_per_process(videos, tmp_path, monkeypatch):
+    from twgrpo_lib.data import video
+
+    opened = []
+    real_open = video._open
+    monkeypatch.setattr(video, "_open", lambda path: opened.append(path) or real_open(path))
+    copy = tmp_path / "copy.mp4"
+    copy.write_bytes(open(videos["five_s"], "rb").read())
+    items = [{"video": str(copy)}, {"video": str(copy)}]
+    assert verify_videos(items).ok == 2 and verify_videos(items).ok == 2
+    assert opened == [str(copy)]  # once: the second call remembers the unchanged file
+    data = copy.read_bytes()
+    copy.write_bytes(data[: len(data) // 2])  # changed (truncated): checked again, and found bad
+    assert verify_videos(items).bad == 2 and opened == [str(copy)] * 2
+
+
 def test_resolve_video_path_prefers_existing_tail(tmp_path):
     (tmp_path / "MMVU" / "videos" / "Chemistry").mkdir(parents=True)
     (tmp_path / "MMVU" / "videos" / "Chemistry" / "0.mp4").write_bytes(b"")

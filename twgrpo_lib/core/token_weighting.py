@@ -23,6 +23,16 @@ member to the arithmetic mean of the G distributions; ``"entropy"``, each member
 fill, the group mean over members and the min-max above; ``top_entropy_mask`` is TRL's
 ``top_entropy_quantile`` selection for comparison.
 
+An option beyond the paper, never the default (``fill=``): ``"alive"`` drops the uniform fill and takes every
+mean over the members still writing at t (A_t = {i : m_{i,t} = 1}, n_t = |A_t|):
+
+    mu_t(v) = (1/n_t) sum_{i in A_t} l_{i,t}(v),     D_t = (1/n_t) sum_{i in A_t} D_{i,t}   (0 where n_t = 0)
+
+so D_t = 0 where one answer is left. With the paper's ``"uniform"`` fill an ended member still counts, as the
+uniform distribution, which is far from every confident one: after the shorter answers end, D_t measures mostly
+how far the answers still writing are from uniform, and the largest weights go to the tail of the longest
+answer (notebook 02).
+
 Differences from the reference code (longmalongma/TW-GRPO, ``compute_token_importance_kl_logs_uniform``):
 
 1. Weights are constants: computed under ``torch.no_grad`` from detached inputs. The reference builds them from
@@ -47,6 +57,7 @@ import math
 import torch
 
 DIVERGENCES = ("paper", "kl_to_mean", "entropy")
+FILLS = ("uniform", "alive")  # what stands in for a member that has ended: the paper's uniform, or nothing
 CLAMP = 11.0  # |d| bound of the paper's estimator
 EPS = 1e-8  # min-max denominator guard of the paper
 # default budget of one (G, chunk, V) float32 buffer: cache-sized on CPU, large enough on GPU to keep kernels busy
@@ -64,9 +75,11 @@ def _check_mask(mask: torch.Tensor, shape: tuple[int, int], name: str = "mask") 
     return m.bool()
 
 
-def _check_options(divergence: str, temperature: float, chunk_size: int | None) -> None:
+def _check_options(divergence: str, temperature: float, chunk_size: int | None, fill: str = "uniform") -> None:
     if divergence not in DIVERGENCES:
         raise ValueError(f"divergence={divergence!r}: choose one of {DIVERGENCES}")
+    if fill not in FILLS:
+        raise ValueError(f"fill={fill!r}: choose one of {FILLS}")
     if not temperature > 0:
         raise ValueError(f"temperature={temperature}: must be > 0")
     if chunk_size is not None and chunk_size < 1:
@@ -84,9 +97,16 @@ def _span(mask: torch.Tensor) -> int:
     return int(alive[-1]) + 1 if len(alive) else 0
 
 
-def _member_divergence_chunk(logp: torch.Tensor, scratch: torch.Tensor, divergence: str) -> torch.Tensor:
-    """D_{i,t} for a chunk of filled log-distributions ``logp`` (G, c, V) float32; overwrites both buffers."""
+def _member_divergence_chunk(logp: torch.Tensor, scratch: torch.Tensor, divergence: str,
+                             alive: torch.Tensor | None = None) -> torch.Tensor:
+    """D_{i,t} for a chunk of filled log-distributions ``logp`` (G, c, V) float32; overwrites both buffers.
+
+    ``alive`` (G, c) bool: the ``"alive"`` fill, means over the members alive at each position and 0 for the
+    others (``logp`` of an ended member is ignored); None: the uniform fill, already in ``logp``.
+    """
     G, _, V = logp.shape
+    if alive is not None:
+        return _alive_divergence_chunk(logp, scratch, divergence, alive)
     if divergence == "paper":
         if G > 1:
             logp[1:] -= logp[0]  # (G, c, V) relative to member 0: exact 0 for identical members
@@ -103,9 +123,40 @@ def _member_divergence_chunk(logp: torch.Tensor, scratch: torch.Tensor, divergen
     return -(p.mul_(logp).sum(-1))  # (G, c)
 
 
+def _alive_divergence_chunk(logp: torch.Tensor, scratch: torch.Tensor, divergence: str,
+                            alive: torch.Tensor) -> torch.Tensor:
+    """``_member_divergence_chunk`` with the group mean over the members alive at each position only."""
+    G, c, V = logp.shape
+    w = alive.to(logp.dtype)  # (G, c)
+    n = w.sum(0).clamp_(min=1.0)  # (c,) alive members (1 where none: the sums below are 0 there)
+    if divergence == "paper":
+        first = alive.to(torch.uint8).argmax(0)  # (c,) first alive member: the reference, as member 0 above
+        logp -= logp[first, torch.arange(c, device=logp.device)]  # (G, c, V): identical members give exactly 0
+        logp.mul_(w[..., None])  # ended members 0
+        mu = logp.sum(0).div_(n[:, None])  # (c, V): mean over the alive members
+        d = torch.sub(mu, logp, out=logp).clamp_(-CLAMP, CLAMP)  # (G, c, V)
+        e = torch.exp(d, out=scratch)
+        return e.sub_(d).sub_(1.0).sum(-1).mul_(w)  # (G, c), 0 for ended members
+    if divergence == "kl_to_mean":
+        logp.masked_fill_(~alive[..., None], -math.inf)  # ended members leave the mixture
+        log_mean = torch.logsumexp(logp, 0).sub_(n.log()[:, None])  # (c, V)
+        diff = torch.sub(logp, log_mean, out=scratch)  # (G, c, V); -inf - x for ended members
+        kl = diff.mul_(logp.exp_()).sum(-1)  # (G, c): nan for ended members
+        return torch.where(alive, kl, torch.zeros_like(kl))
+    p = torch.exp(logp, out=scratch)  # entropy, per member
+    return -(p.mul_(logp).sum(-1)).mul_(w)  # (G, c)
+
+
+def _group_average(D_members: torch.Tensor, mask: torch.Tensor, fill: str) -> torch.Tensor:
+    """D_t (T_pad,): the mean of D_{i,t} over all G members (uniform fill) or over those alive at t."""
+    if fill == "uniform":
+        return D_members.mean(0)
+    return D_members.sum(0) / mask.sum(0).clamp(min=1).to(D_members.dtype)
+
+
 @torch.no_grad()
 def _member_divergence(score_chunks, mask: torch.Tensor, V: int, chunk: int, divergence: str,
-                       temperature: float) -> torch.Tensor:
+                       temperature: float, fill: str = "uniform") -> torch.Tensor:
     """D_{i,t} (G, T_pad) float32 from ``score_chunks(t0, t1, out) -> (G, t1 - t0, V)`` raw scores.
 
     ``mask`` (G, T_pad) bool on the scores' device. Two (G, chunk, V) float32 buffers are reused by every chunk.
@@ -135,7 +186,8 @@ def _member_divergence(score_chunks, mask: torch.Tensor, V: int, chunk: int, div
             torch.log_softmax(x, -1, out=b[i])
             if not alive.all():
                 b[i].index_fill_(0, (~alive).nonzero().squeeze(1).to(b.device), uniform)
-        out[:, t0:t1] = _member_divergence_chunk(b, a, divergence)
+        members = mask[:, t0:t1] if fill == "alive" else None  # (G, c) the alive fill's means are over these
+        out[:, t0:t1] = _member_divergence_chunk(b, a, divergence, members)
     return out
 
 
@@ -161,28 +213,30 @@ def _hidden_chunks(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
 
 
 def member_divergence(logits: torch.Tensor, mask: torch.Tensor, *, temperature: float = 1.0,
-                      chunk_size: int | None = None, divergence: str = "paper") -> torch.Tensor:
+                      chunk_size: int | None = None, divergence: str = "paper", fill: str = "uniform") -> torch.Tensor:
     """D_{i,t} (G, T) float32 for one group: the per-member term before the group average.
 
     ``logits`` (G, T, V) raw scores in any float dtype, ``mask`` (G, T) of 0/1. With
     ``divergence="entropy"`` this is each member's token entropy (log V where masked), the input of
-    ``top_entropy_mask``. Positions at or beyond the group's longest completion are 0.
+    ``top_entropy_mask``. Positions at or beyond the group's longest completion are 0; with
+    ``fill="alive"`` so is every ended member's term.
 
     >>> member_divergence(torch.zeros(1, 2, 4), torch.tensor([[1, 0]]), divergence="entropy")
     tensor([[1.3863, 0.0000]])
     """
     if logits.dim() != 3:
         raise ValueError(f"logits has shape {tuple(logits.shape)}, expected (G, T, V)")
-    _check_options(divergence, temperature, chunk_size)
+    _check_options(divergence, temperature, chunk_size, fill)
     m = _check_mask(mask, logits.shape[:2]).to(logits.device)
     G, _, V = logits.shape
     chunk = _chunk_len(G, V, chunk_size, logits.device)
-    return _member_divergence(_logit_chunks(logits.detach()), m, V, chunk, divergence, temperature)
+    return _member_divergence(_logit_chunks(logits.detach()), m, V, chunk, divergence, temperature, fill)
 
 
 def group_divergence(logits: torch.Tensor, mask: torch.Tensor, *, temperature: float = 1.0,
-                     chunk_size: int | None = None, divergence: str = "paper") -> torch.Tensor:
-    """D_t (T,) float32: the group's divergence per position, (1/G) sum_i D_{i,t}.
+                     chunk_size: int | None = None, divergence: str = "paper", fill: str = "uniform") -> torch.Tensor:
+    """D_t (T,) float32: the group's divergence per position, (1/G) sum_i D_{i,t}; with ``fill="alive"`` the
+    mean over the members alive at t (module docstring).
 
     ``logits`` (G, T, V) raw scores (divided by ``temperature`` before the log-softmax), ``mask`` (G, T) 0/1;
     T may be padded wider than the longest completion (those positions get 0). ``chunk_size`` positions are
@@ -193,13 +247,19 @@ def group_divergence(logits: torch.Tensor, mask: torch.Tensor, *, temperature: f
     >>> logits = torch.tensor([[[0.0, 0.0], [5.0, 0.0]], [[0.0, 0.0], [math.log(9.0), 0.0]]])
     >>> group_divergence(logits, torch.tensor([[1, 0], [1, 1]])).round(decimals=4)
     tensor([0.0000, 0.3851])
+
+    Over the answers still writing, position 1 has one answer left, so nothing disagrees there:
+
+    >>> group_divergence(logits, torch.tensor([[1, 0], [1, 1]]), fill="alive")
+    tensor([0., 0.])
     """
-    return member_divergence(logits, mask, temperature=temperature, chunk_size=chunk_size,
-                             divergence=divergence).mean(0)
+    D = member_divergence(logits, mask, temperature=temperature, chunk_size=chunk_size, divergence=divergence,
+                          fill=fill)
+    return _group_average(D, mask.detach().to(D.device), fill)
 
 
 def token_weights(logits: torch.Tensor, mask: torch.Tensor, alpha: float = 1.7, *, temperature: float = 1.0,
-                  chunk_size: int | None = None, divergence: str = "paper") -> torch.Tensor:
+                  chunk_size: int | None = None, divergence: str = "paper", fill: str = "uniform") -> torch.Tensor:
     """w_{i,t} (G, T) float32 = (1 + (alpha - 1) n_t) m_{i,t}, n_t the min-max normalised ``group_divergence``.
 
     Real tokens get a weight in [1, alpha], masked positions 0; the position where the group disagrees most
@@ -211,11 +271,13 @@ def token_weights(logits: torch.Tensor, mask: torch.Tensor, alpha: float = 1.7, 
     tensor([[1.0000, 0.0000],
             [1.0000, 1.5000]])
     """
-    D = group_divergence(logits, mask, temperature=temperature, chunk_size=chunk_size, divergence=divergence)
+    D = group_divergence(logits, mask, temperature=temperature, chunk_size=chunk_size, divergence=divergence,
+                         fill=fill)
     return _weights_from_divergence(D, mask.detach().bool().to(D.device), alpha)
 
 
-def token_weights_with_gradient(log_probs: torch.Tensor, mask: torch.Tensor, alpha: float = 1.7) -> torch.Tensor:
+def token_weights_with_gradient(log_probs: torch.Tensor, mask: torch.Tensor, alpha: float = 1.7, *,
+                                fill: str = "uniform") -> torch.Tensor:
     """The weights of ``token_weights``, differentiable: the reference's form, gradient flowing through them.
 
     ``log_probs`` (G, T, V) log-distributions of one group (the policy's, live), ``mask`` (G, T) 0/1. Same
@@ -230,8 +292,16 @@ def token_weights_with_gradient(log_probs: torch.Tensor, mask: torch.Tensor, alp
     """
     if log_probs.dim() != 3:
         raise ValueError(f"log_probs has shape {tuple(log_probs.shape)}, expected (G, T, V)")
+    _check_options("paper", 1.0, None, fill)
     m = _check_mask(mask, log_probs.shape[:2]).to(log_probs.device).bool()
     V = log_probs.shape[-1]
+    if fill == "alive":
+        w = m.float()  # (G, T)
+        n = w.sum(0).clamp(min=1.0)  # (T,)
+        lp = log_probs.float() * w[..., None]  # ended members 0
+        d = ((lp.sum(0) / n[:, None])[None] - lp).clamp(-CLAMP, CLAMP)  # (G, T, V)
+        D = ((d.exp() - d - 1.0).sum(-1) * w).sum(0) / n  # (T,)
+        return _weights_from_divergence(D, m, alpha)
     filled = torch.where(m[..., None], log_probs.float(), torch.full((), -math.log(V), device=log_probs.device))
     d = (filled.mean(0, keepdim=True) - filled).clamp(-CLAMP, CLAMP)  # (G, T, V)
     D = (d.exp() - d - 1.0).sum(-1).mean(0)  # (T,)
@@ -246,7 +316,7 @@ def _split_groups(rows: int, group_size: int, name: str) -> int:
 
 def batched_token_weights(logits: torch.Tensor, mask: torch.Tensor, group_size: int, alpha: float = 1.7, *,
                           temperature: float = 1.0, chunk_size: int | None = None,
-                          divergence: str = "paper") -> torch.Tensor:
+                          divergence: str = "paper", fill: str = "uniform") -> torch.Tensor:
     """``token_weights`` for B groups laid out as B * G contiguous rows: logits (B*G, T, V), mask (B*G, T).
 
     Each group is normalised on its own (over its own longest completion). Returns (B*G, T) float32.
@@ -262,7 +332,7 @@ def batched_token_weights(logits: torch.Tensor, mask: torch.Tensor, group_size: 
     _check_mask(mask, logits.shape[:2])
     B = _split_groups(logits.shape[0], group_size, "logits")
     groups = [token_weights(logits[g * group_size:(g + 1) * group_size], mask[g * group_size:(g + 1) * group_size],
-                            alpha, temperature=temperature, chunk_size=chunk_size, divergence=divergence)
+                            alpha, temperature=temperature, chunk_size=chunk_size, divergence=divergence, fill=fill)
               for g in range(B)]
     return torch.cat(groups, 0)
 
@@ -270,8 +340,8 @@ def batched_token_weights(logits: torch.Tensor, mask: torch.Tensor, group_size: 
 def batched_token_weights_from_hidden_states(hidden_states: torch.Tensor, lm_head_weight: torch.Tensor,
                                              mask: torch.Tensor, group_size: int, alpha: float = 1.7, *,
                                              lm_head_bias: torch.Tensor | None = None, temperature: float = 1.0,
-                                             chunk_size: int | None = None,
-                                             divergence: str = "paper") -> torch.Tensor:
+                                             chunk_size: int | None = None, divergence: str = "paper",
+                                             fill: str = "uniform") -> torch.Tensor:
     """Token weights for B groups from final hidden states: the form a trainer calls.
 
     ``hidden_states`` (B*G, T, H) are the states whose LM-head outputs score the completion tokens (position t
@@ -293,7 +363,7 @@ def batched_token_weights_from_hidden_states(hidden_states: torch.Tensor, lm_hea
     V = lm_head_weight.shape[0]
     if lm_head_bias is not None and tuple(lm_head_bias.shape) != (V,):
         raise ValueError(f"lm_head_bias has shape {tuple(lm_head_bias.shape)}, expected ({V},)")
-    _check_options(divergence, temperature, chunk_size)
+    _check_options(divergence, temperature, chunk_size, fill)
     m = _check_mask(mask, hidden_states.shape[:2]).to(hidden_states.device)
     B = _split_groups(hidden_states.shape[0], group_size, "hidden_states")
     weight = lm_head_weight.detach().float()
@@ -303,7 +373,8 @@ def batched_token_weights_from_hidden_states(hidden_states: torch.Tensor, lm_hea
     for g in range(B):
         rows = slice(g * group_size, (g + 1) * group_size)
         chunks = _hidden_chunks(hidden_states[rows].detach(), weight, bias)
-        D = _member_divergence(chunks, m[rows], V, chunk, divergence, temperature).mean(0)  # (T,)
+        D = _group_average(_member_divergence(chunks, m[rows], V, chunk, divergence, temperature, fill),
+                           m[rows], fill)  # (T,)
         out.append(_weights_from_divergence(D, m[rows], alpha))
     return torch.cat(out, 0)
 
@@ -311,7 +382,8 @@ def batched_token_weights_from_hidden_states(hidden_states: torch.Tensor, lm_hea
 def token_weights_from_hidden_states(hidden_states: torch.Tensor, lm_head_weight: torch.Tensor,
                                      mask: torch.Tensor, alpha: float = 1.7, *,
                                      lm_head_bias: torch.Tensor | None = None, temperature: float = 1.0,
-                                     chunk_size: int | None = None, divergence: str = "paper") -> torch.Tensor:
+                                     chunk_size: int | None = None, divergence: str = "paper",
+                                     fill: str = "uniform") -> torch.Tensor:
     """``token_weights`` of one group (G, T, H) from hidden states and the LM head (V, H); see the batched form.
 
     >>> h = torch.tensor([[[1.0], [0.0]], [[-1.0], [2.0]]])
@@ -321,7 +393,7 @@ def token_weights_from_hidden_states(hidden_states: torch.Tensor, lm_head_weight
     """
     return batched_token_weights_from_hidden_states(
         hidden_states, lm_head_weight, mask, hidden_states.shape[0], alpha, lm_head_bias=lm_head_bias,
-        temperature=temperature, chunk_size=chunk_size, divergence=divergence)
+        temperature=temperature, chunk_size=chunk_size, divergence=divergence, fill=fill)
 
 
 def top_entropy_mask(entropies: torch.Tensor, mask: torch.Tensor, quantile: float = 0.2) -> torch.Tensor:

@@ -398,7 +398,8 @@ def verify_videos(items, video_root: str | os.PathLike | None = None, *, min_fra
     """Check the video of every item (dicts with ``video`` and optionally ``id``); never stops on a bad one.
 
     Each distinct file is opened once; with ``decode`` its first and last frames are decoded too, which
-    catches truncated files that still open.
+    catches truncated files that still open. A file checked before in this process, unchanged since (same size
+    and modification time), is not opened again: a grid of runs over one dataset checks its videos once.
     """
     report = VideoReport()
     seen: dict[str, tuple[str, object]] = {}  # path -> ("ok" | "missing" | "undecodable" | "too_short", detail)
@@ -407,7 +408,7 @@ def verify_videos(items, video_root: str | os.PathLike | None = None, *, min_fra
         item_id = str(item.get("id", index))
         path = resolve_video_path(str(item["video"]), video_root)
         if path not in seen:
-            seen[path] = _check_one(path, min_frames, decode)
+            seen[path] = _check_unchanged(path, min_frames, decode)
         status, detail = seen[path]
         if status == "ok":
             report.ok += 1
@@ -433,6 +434,21 @@ def usable_items(items: list[dict], source: str, *, skip_bad: bool = False, min_
                          + "; ".join(report.problems()) + " (fix them, or skip them with --skip-bad-videos)")
     bad = report.bad_indices()
     return [item for i, item in enumerate(items) if i not in bad], report
+
+
+_CHECKED: dict[tuple, tuple[str, object]] = {}  # (path, size, mtime_ns, min_frames, decode) -> _check_one's result
+
+
+def _check_unchanged(path: str, min_frames: int, decode: bool) -> tuple[str, object]:
+    """``_check_one``, remembered per process for a file that has not changed since it was checked."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return _check_one(path, min_frames, decode)
+    key = (path, stat.st_size, stat.st_mtime_ns, min_frames, decode)
+    if key not in _CHECKED:
+        _CHECKED[key] = _check_one(path, min_frames, decode)
+    return _CHECKED[key]
 
 
 def _check_one(path: str, min_frames: int, decode: bool) -> tuple[str, object]:

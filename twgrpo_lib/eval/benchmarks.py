@@ -130,6 +130,36 @@ def evaluate_checkpoints(checkpoints: dict[str, str], data: str, out_root: str |
     return summaries
 
 
+def evaluate_right_and_swapped(checkpoints: dict[str, str], data: str, out_root: str | Path, progress: bool = True,
+                               **settings) -> tuple[dict[str, dict], dict[str, dict]]:
+    """``evaluate_checkpoints`` twice, the grounding control: (summaries with each question's own video, in
+    ``out_root/right``; summaries with the video of another question, ``--swapped-videos``, in ``out_root/swapped``)."""
+    right = evaluate_checkpoints(checkpoints, data, Path(out_root) / "right", progress, **settings)
+    swapped = evaluate_checkpoints(checkpoints, data, Path(out_root) / "swapped", progress,
+                                   **{**settings, "swapped_videos": True})
+    return right, swapped
+
+
+def grounding_table(right: dict[str, dict], swapped: dict[str, dict]):
+    """One row per checkpoint: strict and partial accuracy with the right and with swapped videos, and the gap.
+    A model that answers from the video loses accuracy with a swapped one; one that ignores it scores the same.
+
+    >>> s = lambda strict: {"overall": {"count": 4, "strict_accuracy": strict, "partial_accuracy": strict}}
+    >>> grounding_table({"rl": s(50.0)}, {"rl": s(25.0)}).loc["rl", ["strict right %", "right - swapped"]].tolist()
+    [50.0, 25.0]
+    """
+    import pandas as pd
+
+    rows = {}
+    for name, r in right.items():
+        w = swapped[name]["overall"]
+        rows[name] = {"questions": r["overall"]["count"], "strict right %": r["overall"]["strict_accuracy"],
+                      "strict swapped %": w["strict_accuracy"],
+                      "right - swapped": r["overall"]["strict_accuracy"] - w["strict_accuracy"],
+                      "partial right %": r["overall"]["partial_accuracy"], "partial swapped %": w["partial_accuracy"]}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def comparison_table(summaries: dict[str, dict]):
     """One row per checkpoint: strict and partial accuracy (overall, single, multi), per-option, format, errors.
 

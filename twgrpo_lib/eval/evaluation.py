@@ -37,6 +37,10 @@ What differs from the paper's evaluation scripts (longmalongma/TW-GRPO ``src/eva
 6. Frames: ``--frame-sampling paper`` (default) is the reference's, 16 frames per clip (``video``, the
    16-frame protocol); ``--frame-sampling fps`` is the kit's training sampling (2 fps, at most 16 frames,
    the fps the model is told matching the frames), which the reference's scripts never used for evaluation.
+7. ``--swapped-videos`` (not in the paper) asks every question with the video of another question: the seeded
+   derangement over the distinct videos of ``grounding.swapped_videos`` (``--swap-seed``), scored against the
+   question's own answer. A model that reads the video scores lower so; one that ignores it scores the same.
+   The run's identity and summary record it, and each record names the video it was shown (``shown_video``).
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ from twgrpo_lib.eval.posing import (  # noqa: F401  (re-exported: the prompts ar
     prompt_mode,
     prompt_template,
     select_questions,
+    show_swapped_videos,
     user_text,
 )
 
@@ -115,6 +120,9 @@ class EvalSettings:
     prompt: str = "auto"  # clevrer | general | train | auto (by source format)
     answer_rule: str = "whole"  # answers.extract_answer rule: "whole" = docs/method.md §3 (untagged: the whole text)
     seed: int = 42
+    swapped_videos: bool = False  # not the paper's: show each question the video of another (difference 7)
+    swap_seed: int = 0  # seed of that derangement (grounding.swapped_videos)
+    cpu_threads: int | None = None  # torch threads without a GPU (None: torch's default); answers do not change
 
 
 # Fields that change an answer: a resumed run must match them (batch size, limit and paths to the
@@ -124,15 +132,19 @@ RESUME_KEYS = ("model", "fps", "max_frames", "frame_sampling", "max_pixels", "te
 
 
 # Settings that cannot work are refused before the model is loaded (and when the arguments are parsed).
-BOUNDS = {"limit": at_least(1), "batch_size": at_least(1), "fps": above(0), "max_frames": at_least(VIDEO_MIN_FRAMES),
+BOUNDS = {"limit": at_least(1), "batch_size": at_least(1), "cpu_threads": at_least(1), "fps": above(0),
+          "max_frames": at_least(VIDEO_MIN_FRAMES),
           "max_pixels": at_least(28 * 28), "temperature": above(0), "top_p": Bound(float, 0, 1, open_low=True),
           "max_new_tokens": at_least(1)}
 
 
 def run_identity(settings: EvalSettings, data_sha256: str) -> dict:
-    """What makes an evaluation run (``OUT/run.json``): the model, the data file's content and ``RESUME_KEYS``."""
+    """What makes an evaluation run (``OUT/run.json``): the model, the data file's content and ``RESUME_KEYS``,
+    and with ``swapped_videos`` the derangement's seed (a right-video run's identity has no such entry)."""
+    swapped = {"videos": "swapped", "swap_seed": settings.swap_seed} if settings.swapped_videos else {}
     return {**{k: getattr(settings, k) for k in RESUME_KEYS}, "model": model_identity(settings.model),
-            "data_sha256": data_sha256}
+            "data_sha256": data_sha256, **swapped}
+
 
 
 def record_key(record: dict, data_sha256: str | None) -> tuple[str | None, str]:
@@ -149,7 +161,10 @@ def make_record(item: dict, output: str | None, rule: str = "whole", error: str 
     >>> r["extracted_answer"], r["accuracy_score"], r["format_score"]
     ('A', 0.5, 1.0)
     """
-    record = {"id": item["id"], "question": item, "ground_truth": item["solution"], "model_output": output}
+    question = {k: v for k, v in item.items() if k != "shown_video"}
+    record = {"id": item["id"], "question": question, "ground_truth": item["solution"], "model_output": output}
+    if "shown_video" in item:  # a swapped-video run: the video the question was asked with
+        record["shown_video"] = item["shown_video"]
     if error is not None:
         record.update(extracted_answer=None, accuracy_score=None, format_score=None, error=error)
     else:
@@ -167,8 +182,9 @@ def load_clips(items: list[dict], settings: EvalSettings, cache) -> tuple[list, 
     clips, errors = [], []
     for item in items:
         try:
-            clips.append(cache.load(item["video"], fps=settings.fps, max_frames=settings.max_frames,
-                                    max_pixels=settings.max_pixels, resample_to=resample))
+            clips.append(cache.load(item.get("shown_video", item["video"]), fps=settings.fps,
+                                    max_frames=settings.max_frames, max_pixels=settings.max_pixels,
+                                    resample_to=resample))
             errors.append(None)
         except Exception as err:  # any decoding failure is recorded for this question only
             clips.append(None)
@@ -246,6 +262,8 @@ def run_evaluation(settings: EvalSettings, force: bool = False, progress: bool =
                  for item in items]
     if not items and not unposed:
         raise ValueError(f"{settings.data}: no questions to evaluate")
+    if settings.swapped_videos:
+        items = show_swapped_videos(items, settings.swap_seed)
     data_sha256 = file_sha256(settings.data)
     with claim(settings.out, "evaluate", run_identity(settings, data_sha256), force=force):
         predictions = Path(settings.out) / PREDICTIONS
@@ -262,12 +280,12 @@ def run_evaluation(settings: EvalSettings, force: bool = False, progress: bool =
                 append_record(fh, {"id": error["id"], "question": error["record"], "model_output": None,
                                    "error": f"not posed: {error['error']}", "data_sha256": data_sha256})
         if todo:
-            from twgrpo_lib.models.qwen import load_model  # torch and transformers: only when questions remain
+            from twgrpo_lib.models.qwen import cpu_threads, load_model  # torch: only when questions remain
 
             model, processor = load_model(settings.model, padding_side="left")
             device = str(model.device)
             cache = VideoCache(maxsize=max(32, 2 * settings.batch_size))
-            with open(predictions, "a", encoding="utf-8") as fh, \
+            with open(predictions, "a", encoding="utf-8") as fh, cpu_threads(settings.cpu_threads, device), \
                     tqdm(total=len(items), initial=len(items) - len(todo), desc="evaluate", unit="q",
                          disable=not progress) as bar:
                 for start in range(0, len(todo), settings.batch_size):
@@ -303,6 +321,9 @@ def write_summary(settings: EvalSettings, predictions: Path, keys: set[tuple], m
     summary["prompt_templates"] = [prompt_template(mode) for mode in modes]
     summary["frame_sampling"] = {"name": settings.frame_sampling, "rule": FRAME_SAMPLINGS[settings.frame_sampling]}
     summary["decoding"] = decoding(settings)
+    summary["videos"] = ({"shown": "swapped", "swap_seed": settings.swap_seed,
+                          "rule": "each question is shown the video of another (grounding.swapped_videos)"}
+                         if settings.swapped_videos else {"shown": "right"})
     summary["versions"] = library_versions()
     summary["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     summary["run"] = {"questions": len(keys), "generated_this_run": generated, "seconds_this_run": round(seconds, 1),
@@ -350,6 +371,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="answer without <answer> tags: whole = the whole completion (docs/method.md §3, "
                              "default); phrase = an 'Answer: X' phrase or nothing (analysis only)")
     parser.add_argument("--seed", type=int, default=d.seed, help="random seed of the sampling")
+    parser.add_argument("--swapped-videos", action="store_true",
+                        help="the grounding control: ask each question with the video of another question "
+                             "(a seeded derangement over the videos), scored against its own answer")
+    parser.add_argument("--swap-seed", type=int, default=d.swap_seed, help="seed of the swapped-video derangement")
+    parser.add_argument("--cpu-threads", type=BOUNDS["cpu_threads"], default=None,
+                        help="torch threads without a GPU (default: torch's; 1 is fastest on a busy 2-core machine)")
     parser.add_argument("--force", action="store_true",
                         help="start over: move the folder OUT aside to OUT.old-<time> (nothing is deleted)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

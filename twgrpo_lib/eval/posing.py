@@ -70,3 +70,16 @@ def select_questions(items: list[dict], errors: list[dict], settings) -> tuple[l
     if settings.limit is not None:
         items, errors = items[: settings.limit], [e for e in errors if e["index"] < settings.limit]
     return items, errors
+
+
+def show_swapped_videos(items: list[dict], seed: int) -> list[dict]:
+    """The items, each with ``shown_video``: the video of another question, by ``grounding.swapped_videos``
+    over these items' distinct videos (the same for a question whatever part of a run is left to do).
+
+    >>> [item["shown_video"] for item in show_swapped_videos([{"video": "a"}, {"video": "b"}, {"video": "a"}], 0)]
+    ['b', 'a', 'b']
+    """
+    from twgrpo_lib.eval.grounding import swapped_videos  # torch: only for a swapped-video run
+
+    shown = swapped_videos([item["video"] for item in items], seed)
+    return [dict(item, shown_video=video) for item, video in zip(items, shown)]

@@ -1,6 +1,7 @@
 """Qwen2.5-VL plumbing shared by training, evaluation and the notebooks.
 
 - ``load_model``: a checkpoint and its processor, offline; CUDA + bf16 when available, else CPU float32.
+- ``cpu_threads``: torch's thread count for a block of work on a CPU.
 - ``chat_text``: the chat-formatted prompt of one video question (the messages come from ``prompts.video_chat``).
 - ``SPECIAL_TOKENS`` / ``VISION_TOKENS``: Qwen2.5-VL's special tokens; vision ones must never be sampled.
 - Supervised batches: ``EncodedVideoCache`` decodes and preprocesses each video once per process;
@@ -10,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +35,27 @@ VISION_TOKENS = [
     "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
     "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>",
 ]
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int | None, device: str | torch.device = "cpu"):
+    """Torch uses ``threads`` threads inside the block on a CPU (restored after); on a GPU or with None, no
+    change. On a 2-core machine shared with other jobs one thread is several times faster (benchmarks/).
+
+    >>> before = torch.get_num_threads()
+    >>> with cpu_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    before = torch.get_num_threads()
+    if threads and torch.device(device).type == "cpu":
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def looks_local(name: str) -> bool:

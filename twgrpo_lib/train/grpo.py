@@ -182,6 +182,9 @@ def resolve_settings(recipe: str | os.PathLike | None = DEFAULT_RECIPE, config_f
         raise SettingsError(f"template must be one of {sorted(TRAIN_TEMPLATES)}, got {template!r}")
     if algo != "tw-grpo" and settings.get("alpha", 1.0) != 1.0 and "alpha" in given:
         raise SettingsError(f"alpha = {settings['alpha']} has no effect with algo {algo!r} (token weights off)")
+    if algo != "tw-grpo" and settings.get("weight_fill", "uniform") != "uniform":
+        raise SettingsError(f"weight_fill = {settings['weight_fill']!r} has no effect with algo {algo!r} "
+                            "(token weights off)")
     if settings.get("max_steps") is None:
         raise SettingsError("max_steps is not set: a run is max_steps optimizer steps long (the recipes set it)")
     check(settings, BOUNDS)
@@ -414,6 +417,8 @@ OVERRIDE_FLAGS: tuple[tuple[str, dict], ...] = (
     ("--max-steps", dict(type=BOUNDS["max_steps"], help="optimizer steps")),
     ("--num-generations", dict(type=BOUNDS["num_generations"], help="G, completions per prompt")),
     ("--alpha", dict(type=float, help="largest token weight (tw-grpo; paper: 1.7)")),
+    ("--weight-fill", dict(choices=["uniform", "alive"], help="tw-grpo: an ended answer counts as the uniform "
+                                                              "distribution (paper) or not at all (alive)")),
     ("--lr", dict(dest="learning_rate", type=BOUNDS["learning_rate"], help="learning rate")),
     ("--max-completion-length", dict(type=BOUNDS["max_completion_length"], help="tokens per completion at most")),
     ("--per-device-train-batch-size", dict(type=BOUNDS["per_device_train_batch_size"],

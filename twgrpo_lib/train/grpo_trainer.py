@@ -15,6 +15,7 @@ What this adds to TRL 1.16's ``GRPOTrainer``:
   aggregation. They enter as per-token advantages ``A_i * w_{i,t}``: for the clipped losses
   (``grpo``/``bnpo``/``dapo``/``dr_grpo``) ``-min(r A w, clip(r) A w) = w * -min(r A, clip(r) A)`` as w > 0,
   so this is exactly ``w * per_token_loss``. TW-GRPO uses ``loss_type="bnpo"``; the GRPO baseline ``"grpo"``.
+  ``weight_fill="alive"`` (beyond the paper) takes the divergence over the answers still writing.
 - Every logged step is appended to ``<output_dir>/metrics.jsonl`` (reward mean/std per function, completion
   length, learning rate, token-weight mean/max/share above 1.1).
 - Exact resume (``trainer.train(resume_from_checkpoint=...)``, the Trainer's own checkpoint state). Two fixes
@@ -52,7 +53,11 @@ import torch
 from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import RepeatSampler
 
-from twgrpo_lib.core.token_weighting import batched_token_weights_from_hidden_states, token_weights_with_gradient
+from twgrpo_lib.core.token_weighting import (
+    FILLS,
+    batched_token_weights_from_hidden_states,
+    token_weights_with_gradient,
+)
 from twgrpo_lib.data.video import VideoCache, VideoSettings
 from twgrpo_lib.models.qwen import VISION_TOKENS
 from twgrpo_lib.train.vision_inputs import (
@@ -76,6 +81,10 @@ class TWGRPOConfig(GRPOConfig):
     divergence: str = field(default="paper", metadata={
         "help": "Per-position divergence for the weights: 'paper' (docs/method.md §2, the default) or an "
                 "alternative named in twgrpo_lib.core.token_weighting."})
+    weight_fill: str = field(default="uniform", metadata={
+        "help": "What stands in for an answer that has ended: 'uniform', the paper's uniform distribution "
+                "(docs/method.md §2, the default), or 'alive', means over the answers still writing only (beyond "
+                "the paper: notebook 02 shows the uniform fill weighting the tail of the longest answer)."})
     weight_chunk_size: int | None = field(default=None, metadata={
         "help": "Completion positions per LM-head chunk when computing weights, so only (G, chunk, V) logits "
                 "exist; None sizes chunks by memory (token_weighting.CHUNK_BYTES)."})
@@ -103,6 +112,8 @@ class TWGRPOConfig(GRPOConfig):
         if not torch.cuda.is_available():
             self.bf16, self.fp16, self.gradient_checkpointing = False, False, False
         super().__post_init__()
+        if self.weight_fill not in FILLS:
+            raise ValueError(f"weight_fill={self.weight_fill!r}: choose one of {FILLS}")
         local = self.per_device_train_batch_size * self.steps_per_generation
         if local % self.num_generations:
             raise ValueError(
@@ -326,7 +337,8 @@ class TWGRPOTrainer(GRPOTrainer):
             if len(members) != self.num_generations:
                 raise RuntimeError(f"token_weights_gradient: a loss batch holds {len(members)} of a group's "
                                    f"{self.num_generations} completions")
-            weights[members] = token_weights_with_gradient(log_probs[members], mask[members], self.args.alpha)
+            weights[members] = token_weights_with_gradient(log_probs[members], mask[members], self.args.alpha,
+                                                           fill=self.args.weight_fill)
         self._log_weight_stats(weights.detach(), mask)
         live["inputs"]["advantages"] = live["advantages"].reshape(-1, 1) * weights.detach()
         log_w = torch.where(mask.bool(), weights.clamp_min(1e-12).log(), torch.zeros_like(weights))
@@ -382,7 +394,7 @@ class TWGRPOTrainer(GRPOTrainer):
                 hidden, head.weight, mask,  # (B, C, H), (V, H), (B, C)
                 self.num_generations if self.model.training else self.num_generations_eval, self.args.alpha,
                 lm_head_bias=head.bias, temperature=self.temperature, chunk_size=self.args.weight_chunk_size,
-                divergence=self.args.divergence)  # (B, C) float32, 0 on padding
+                divergence=self.args.divergence, fill=self.args.weight_fill)  # (B, C) float32, 0 on padding
         self._log_weight_stats(weights, mask)
         return weights
 

@@ -4,7 +4,8 @@
 and keeps the policy's raw scores at every completion position, the input of ``token_weighting``;
 ``weight_views`` turns them into the paper's D_t and weights, and the alternatives beside them (token
 entropy, TRL's top-entropy mask, exact KL to the mean distribution); ``divergence_alive_only`` is D_t
-without the uniform fill, to show what the fill does after members have ended.
+without the uniform fill (the trainer's ``weight_fill="alive"``), to show what the fill does after members
+have ended.
 
 Differences from how the trainer computes the same weights (``trainer.TWGRPOTrainer``):
 
@@ -119,7 +120,8 @@ def weight_views(group: Group, alpha: float = 1.7, quantile: float = 0.2, temper
 
 
 def divergence_alive_only(scores: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """D_t (T,) computed over the members still writing at t only (no uniform fill; 0 with fewer than two).
+    """D_t (T,) computed over the members still writing at t only (no uniform fill; 0 with fewer than two):
+    ``token_weighting.group_divergence(..., fill="alive")``, what ``TWGRPOConfig(weight_fill="alive")`` trains with.
 
     Where every member is alive this equals ``group_divergence``; after some have ended it shows the
     disagreement among the remaining answers, without the uniform stand-ins of the ended ones.
@@ -128,14 +130,7 @@ def divergence_alive_only(scores: torch.Tensor, mask: torch.Tensor, temperature:
     >>> divergence_alive_only(s, torch.tensor([[1, 0], [1, 1]]))
     tensor([0., 0.])
     """
-    G, T, _ = scores.shape
-    out = torch.zeros(T)
-    for t in range(T):
-        alive = mask[:, t].bool()
-        if int(alive.sum()) >= 2:
-            out[t] = group_divergence(scores[alive, t:t + 1], torch.ones(int(alive.sum()), 1),
-                                      temperature=temperature)[0]
-    return out
+    return group_divergence(scores, mask, temperature=temperature, fill="alive")
 
 
 def default_model(workdir: str | Path = ".", train_file: str | Path | None = None, sft_steps: int = 0) -> str:

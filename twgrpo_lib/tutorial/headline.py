@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from twgrpo_lib.experiments.ablation_report import aggregate, mean_std, no_signal_share
+from twgrpo_lib.experiments.ablation_report import aggregate, contrasts, gains, mean_std, no_signal_share
 from twgrpo_lib.train.grpo import start_end
 
 SUFFIX = ".headline.json"
@@ -141,17 +141,17 @@ def readme_table(records: Mapping[str, Mapping[str, Any]], titles: Mapping[str, 
     return "\n".join(lines)
 
 
-def replace_block(text: str, block: str) -> str:
-    """``text`` with the part between the README markers replaced by ``block``.
+def replace_block(text: str, block: str, markers: tuple[str, str] = (README_BEGIN, README_END)) -> str:
+    """``text`` with the part between the README markers (the notebook records' by default) replaced by ``block``.
 
     >>> replace_block(f"a\\n{README_BEGIN}\\nold\\n{README_END}\\nb", "new")
     'a\\n<!-- notebook-records: begin -->\\nnew\\n<!-- notebook-records: end -->\\nb'
     """
-    head, begin, rest = text.partition(README_BEGIN)
-    _, end, tail = rest.partition(README_END)
+    head, begin, rest = text.partition(markers[0])
+    _, end, tail = rest.partition(markers[1])
     if not begin or not end:
-        raise ValueError(f"the text has no {README_BEGIN} ... {README_END} block")
-    return f"{head}{README_BEGIN}\n{block}\n{README_END}{tail}"
+        raise ValueError(f"the text has no {markers[0]} ... {markers[1]} block")
+    return f"{head}{markers[0]}\n{block}\n{markers[1]}{tail}"
 
 
 # --- the numbers of notebooks 03-05, taken from the library's own results ------------------------------------
@@ -182,8 +182,10 @@ def training_numbers(runs: Mapping[str, Sequence[Mapping[str, float]]], window: 
     return numbers
 
 
-def evaluation_numbers(summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
-    """Strict / partial accuracy and format rate (%) and question count of each evaluated checkpoint.
+def evaluation_numbers(summaries: Mapping[str, Mapping[str, Any]],
+                       swapped: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict]:
+    """Strict / partial accuracy and format rate (%) and question count of each evaluated checkpoint; with
+    ``swapped`` (the same checkpoints asked with swapped videos) their strict / partial accuracy too.
 
     >>> evaluation_numbers({"sft": {"overall": {"strict_accuracy": 12.5, "partial_accuracy": 16.0,
     ...                                         "format_rate": 93.8, "count": 32}}})
@@ -191,12 +193,18 @@ def evaluation_numbers(summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, 
     """
     fields = {"strict_pct": "strict_accuracy", "partial_pct": "partial_accuracy", "format_pct": "format_rate",
               "questions": "count"}
-    return {label: {name: s["overall"][key] for name, s in summaries.items()} for label, key in fields.items()}
+    numbers = {label: {name: s["overall"][key] for name, s in summaries.items()} for label, key in fields.items()}
+    for label, key in (("strict_swapped_pct", "strict_accuracy"), ("partial_swapped_pct", "partial_accuracy")):
+        if swapped is not None:
+            numbers[label] = {name: swapped[name]["overall"][key] for name in summaries}
+    return numbers
 
 
 def ablation_numbers(results: Sequence[Mapping[str, Any]], start: Mapping[str, Any]) -> dict[str, Any]:
-    """Per row of an ablation grid: its seeds, mean strict / partial accuracy (%), strict std, format rate and
-    the share of training steps without learning signal; plus the starting checkpoint's scores."""
+    """Per row of an ablation grid: its seeds, mean strict / partial accuracy (%) with the right and with swapped
+    videos, strict std, format rate, the share of training steps without learning signal and the gain over the
+    start with its 95 % interval; the starting checkpoint's scores; the paper's contrasts with their intervals
+    and verdicts (``ablation_report``)."""
     table = aggregate(results)
     runs = {row: [r for r in results if r["row"] == row] for row in table}
     return {
@@ -204,13 +212,23 @@ def ablation_numbers(results: Sequence[Mapping[str, Any]], start: Mapping[str, A
         "seeds": {row: sorted(r["seed"] for r in rs) for row, rs in runs.items()},
         "questions_per_run": sorted({r["questions"] for r in results}),
         "strict_all": {row: stats["strict_all"][0] for row, stats in table.items()},
+        "strict_swapped": {row: stats["strict_swapped"][0] for row, stats in table.items()},
         "strict_all_std": {row: stats["strict_all"][1] for row, stats in table.items()},
         "partial_all": {row: stats["partial_all"][0] for row, stats in table.items()},
+        "partial_swapped": {row: stats["partial_swapped"][0] for row, stats in table.items()},
         "format_pct": {row: stats["format_rate"][0] for row, stats in table.items()},
         "no_signal_steps_pct": {row: _percent(mean_std([no_signal_share(r) for r in rs])[0])
                                 for row, rs in runs.items()},
-        "start": {"strict_all": start["scores"]["strict_all"], "partial_all": start["scores"]["partial_all"]},
+        "gain_over_start": {row: _interval(g["right"]) for row, g in gains(results, start).items()},
+        "contrasts": {c["title"]: {**_interval((c["mean"], c["low"], c["high"])), "verdict": c["verdict"]}
+                      for c in contrasts(results)},
+        "start": {key: start["scores"][key] for key in ("strict_all", "strict_swapped", "partial_all",
+                                                        "partial_swapped")},
     }
+
+
+def _interval(stat: Sequence[float | None]) -> dict[str, float | None]:
+    return dict(zip(("mean", "low", "high"), stat[:3]))
 
 
 def _percent(share: float | None) -> float | None:

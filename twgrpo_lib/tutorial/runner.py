@@ -9,7 +9,9 @@ does not declare is an error, so a renamed parameter cannot silently fall back t
 Each notebook's summary cell records its headline numbers in ``NN_name.headline.json`` beside the executed
 notebook (``headline.record``); the runner adds its wall time and parameters. ``--publish`` copies the records
 of a default-parameter run to ``benchmarks/results/notebooks/`` and writes the README's table of measured
-notebook numbers from them; ``--records-only`` does that from an earlier run's folder without executing.
+notebook numbers from them; with them notebook 05's ablation grid (``results.md`` / ``.csv``) to
+``benchmarks/results/ablations.*`` and into the README; ``--records-only`` does that from an earlier run's folder
+without executing. ``make results`` is a fresh default run, published.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 CI_PARAMETERS = NOTEBOOK_DIR / "ci_parameters.yaml"
 PUBLISHED_RECORDS = REPO_ROOT / "benchmarks" / "results" / "notebooks"
+PUBLISHED_ABLATIONS = REPO_ROOT / "benchmarks" / "results" / "ablations"  # .md and .csv
+GRID_DIR = "ablations"  # notebook 05's OUT_DIR, relative to the folder the notebooks run in
+ABLATION_MARKERS = ("<!-- ablations: begin -->", "<!-- ablations: end -->")
 README = REPO_ROOT / "README.md"
 NOTEBOOK_NAME = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
 
@@ -159,9 +164,11 @@ def render_html(results: dict[str, dict], out_dir: Path, parameters: Path | None
     return index
 
 
-def publish(out_dir: Path, records_dir: Path = PUBLISHED_RECORDS, readme: Path = README) -> dict[str, dict]:
+def publish(out_dir: Path, records_dir: Path = PUBLISHED_RECORDS, readme: Path = README,
+            ablations: Path = PUBLISHED_ABLATIONS) -> dict[str, dict]:
     """Copy the headline records of a default-parameter run of every notebook to ``records_dir`` and write the
-    README's table of measured notebook numbers from them; return the records."""
+    README's table of measured notebook numbers from them; copy notebook 05's grid tables to ``ablations``
+    (``.md``, ``.csv``) and into the README's ablation block; return the records."""
     records = headline.read_records(out_dir)
     names = [nb.stem for nb in list_notebooks()]
     missing = [name for name in names if name not in records]
@@ -176,8 +183,14 @@ def publish(out_dir: Path, records_dir: Path = PUBLISHED_RECORDS, readme: Path =
     for name in names:
         shutil.copy(out_dir / (name + headline.SUFFIX), records_dir / (name + headline.SUFFIX))
     published = headline.read_records(records_dir)
-    readme.write_text(headline.replace_block(readme.read_text(encoding="utf-8"), readme_table(published)),
-                      encoding="utf-8")
+    text = headline.replace_block(readme.read_text(encoding="utf-8"), readme_table(published))
+    grid = out_dir / GRID_DIR
+    if (grid / "results.md").exists():  # notebook 05's grid: the table and the CSV, the README's copy of the table
+        for suffix in (".md", ".csv"):
+            shutil.copy(grid / f"results{suffix}", ablations.with_suffix(suffix))
+        table = (grid / "results.md").read_text(encoding="utf-8").split("\n", 1)[1].strip()  # without its title
+        text = headline.replace_block(text, table, ABLATION_MARKERS)
+    readme.write_text(text, encoding="utf-8")
     return published
 
 
