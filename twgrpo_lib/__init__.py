@@ -50,7 +50,8 @@ The package is layered; a module imports only from its own layer and those above
 - ``grounding``: does a model look at the video? right versus swapped video.
 - ``benchmarks``: the paper's benchmarks and evaluating several checkpoints side by side.
 
-``experiments``: ``grid`` (rows, scores), ``ablation`` (``twgrpo ablate``) and ``ablation_report`` (tables).
+``experiments``: ``grid`` (rows, scores), ``ablation`` (``twgrpo ablate``), ``ablation_report`` (tables) and
+``intervals`` (same-seed differences with 95 % t intervals).
 
 ``tutorial``: ``runner`` (runs and renders the notebooks), ``site`` (the index page), ``headline`` (the numbers
 each notebook records), ``display`` (training without the Trainer's log table), ``controls`` (widgets that never
