@@ -1,9 +1,11 @@
 """The shipped tiny checkpoint: loads offline, answers in format and from the video; short runs learn.
 
-The grounding control runs the shipped checkpoint on a fresh mini-CLEVRER build with a seed it never saw
-(it was trained on seed 0): strict accuracy with the right video must beat a swapped video and the informed
-chance level. The margins are the numbers measured for this exact build (greedy decoding, so deterministic
-up to floating point) minus a tolerance; the full control on 685 questions is in twgrpo_lib/models/assets/README.md.
+The grounding control runs the shipped checkpoint on fresh mini-CLEVRER builds with seeds it never saw (it
+was trained on seed 0): strict accuracy with the right video must beat a swapped video and the informed
+chance level. A small build (76 questions) runs in the fast tier with margins measured on it minus a
+tolerance; a 100-video build (about 700 questions) runs in the slow tier and must meet the 10-point bar over
+both. Greedy decoding, so deterministic up to floating point; the full control with per-type numbers is in
+twgrpo_lib/models/assets/README.md.
 """
 
 import json
@@ -21,12 +23,15 @@ from twgrpo_lib.models.shipped import load_shipped, shipped_path
 # A fresh mini-CLEVRER build with a seed the checkpoint never saw (it was trained on seed 0).
 FRESH = {"videos": 12, "seed": 4242, "val_fraction": 0.0}
 MAX_NEW_TOKENS = 200  # the longest reasoning target of mini-CLEVRER is about 195 tokens
-MIN_FORMAT = 0.9  # the issue's bar; measured 1.00 on this build
-# Measured on this build (76 questions, CPU): strict accuracy 27.6 % right, 17.1 % swapped (a gap of 10.5
-# points), informed chance 24.9 %; target loss 0.222 right, 0.410 swapped. Margins = measured minus a tolerance.
-MIN_GAP_SWAPPED = 0.05  # strict accuracy, right video minus swapped video (tolerance: 4 questions)
+MIN_FORMAT = 0.9  # the bar of the control; measured 1.00 on this build, 0.99 on the large one
+# Measured on this build (76 questions, CPU): strict accuracy 28.9 % right, 13.2 % swapped (a gap of 15.8
+# points), informed chance 24.9 %; target loss 0.200 right, 0.414 swapped. Margins = measured minus a tolerance.
+MIN_GAP_SWAPPED = 0.10  # strict accuracy, right video minus swapped video (tolerance: 4 questions)
 MIN_LOSS_GAP = 0.15  # target loss (nats / token), swapped video minus right video
-ISSUE_GAP = 0.10  # the bar of the issue, over the swapped video and over chance: the second is not met yet
+# The large control: 100 fresh videos of seed 7, 707 questions. Measured: 42.1 % right, 19.4 % swapped,
+# informed chance 25.0 %, format 0.99 (142 s on CPU). The bar: 10 points over the swapped video and over chance.
+LARGE = {"videos": 100, "seed": 7, "val_fraction": 0.0}
+BAR = 0.10
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +102,17 @@ def test_shipped_checkpoint_answers_from_the_video(fresh_report):
     assert fresh_report["loss_swapped"] >= fresh_report["loss_right"] + MIN_LOSS_GAP
 
 
-@pytest.mark.xfail(strict=True, reason="measured: right beats the informed chance by less than 10 points over all "
-                                       "types (twgrpo_lib/models/assets/README.md)")
-def test_shipped_checkpoint_meets_the_issue_bar(fresh_report):
-    assert fresh_report["strict_right"] >= fresh_report["strict_swapped"] + ISSUE_GAP
-    assert fresh_report["strict_right"] >= fresh_report["informed_chance"] + ISSUE_GAP
+@pytest.mark.slow
+def test_shipped_checkpoint_beats_swapped_videos_and_chance_by_10_points(shipped, tmp_path):
+    build_dataset(tmp_path, LARGE["videos"], seed=LARGE["seed"], val_fraction=LARGE["val_fraction"], workers=1)
+    model, processor = shipped
+    items = json.loads((tmp_path / "train.json").read_text())
+    settings = VideoSettings(**json.loads((shipped_path() / "training.json").read_text())["video"])
+    report = grounding_report(model, processor, EncodedVideoCache(processor, settings), items, video_root=tmp_path,
+                              max_new_tokens=MAX_NEW_TOKENS)
+    assert report["n"] > 600 and report["format_right"] >= MIN_FORMAT
+    assert report["strict_right"] >= report["strict_swapped"] + BAR
+    assert report["strict_right"] >= report["informed_chance"] + BAR
 
 
 @pytest.mark.parametrize("stage", ["pretrain", "sft"])
