@@ -143,7 +143,7 @@ def test_other_settings_are_refused_unless_forced(tmp_path):
     run_ablation(settings(tmp_path, rows=("twgrpo_soft",), seeds=(0,)), train_fn=stubs.train,
                  eval_fn=stubs.evaluate, log=None)
     changed = settings(tmp_path, rows=("twgrpo_soft",), seeds=(0,), max_steps=99)
-    with pytest.raises(ValueError, match=r"out: holds another run \(max_steps: 16 then, 99 now\)"):
+    with pytest.raises(ValueError, match=r"out: holds another run \(max_steps: 40 then, 99 now\)"):
         run_ablation(changed, train_fn=stubs.train, eval_fn=stubs.evaluate, log=None)
     more_seeds = Stubs()  # more seeds (or rows) extend the same grid
     run_ablation(settings(tmp_path, rows=("twgrpo_soft",), seeds=(0, 1)), train_fn=more_seeds.train,

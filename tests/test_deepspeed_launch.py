@@ -7,8 +7,8 @@ shipped file with the rendezvous port moved (``main_process_port``, written by t
 settings file over ``paper_7b`` (``--config-file``: small sizes, float32, ``ddp_backend: gloo`` and
 ``use_cpu`` so the two processes meet on CPU). DeepSpeed falls back to its CPU accelerator (gloo), and
 its CPU Adam for the offloaded optimizer is compiled on first use (a few minutes, cached in
-``~/.cache/torch_extensions``). The model is the shipped checkpoint (``build_tiny``'s model after the kit's
-warm start): a fresh ``build_tiny`` model earns reward 0 on every completion, so no step would move it.
+``~/.cache/torch_extensions``). The model is the shipped checkpoint (it answers in format): a fresh ``build_tiny`` model earns reward 0 on
+every completion, so no step would move it.
 """
 
 import json
@@ -25,7 +25,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 ACCELERATE_CONFIG = ROOT / "twgrpo_lib" / "recipes" / "accelerate" / "deepspeed_zero3_offload.yaml"
 TINY_SETTINGS = {  # over paper_7b: sizes for 2 CPU cores, float32, CPU process group
-    "max_steps": 2, "num_generations": 2, "per_device_train_batch_size": 2, "max_completion_length": 48,
+    "max_steps": 2, "num_generations": 2, "per_device_train_batch_size": 2, "max_completion_length": 192,
+    "temperature": 1.5,  # the shipped model answers confidently: room for whole answers and a hotter sample
+    #   make the two completions of a group differ in reward, so the steps move the weights
     "video_max_pixels": 112 * 112, "bf16": False, "gradient_checkpointing": False,
     "model_init_kwargs": {"dtype": "float32"}, "ddp_backend": "gloo", "use_cpu": True, "save_steps": 1,
     "learning_rate": 1.0e-3, "parameter_digest": True, "cpu_threads": 1, "seed": 0,

@@ -79,7 +79,7 @@ class AblationSettings:
     seeds: tuple[int, ...] = (0, 1, 2)
     recipe: str = "tiny_cpu"  # training recipe; the options below override it
     # CPU budget: 7 rows x 3 seeds within 30 min on 2 shared cores (measured: benchmarks/results/ablations.md)
-    max_steps: int = 16
+    max_steps: int = 40
     num_generations: int = 4
     prompts_per_step: int = 1
     max_completion_length: int = 192  # mini-CLEVRER reasoning targets: 104 tokens on average, at most 168
