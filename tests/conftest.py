@@ -33,3 +33,13 @@ def executed_tutorial(tmp_path_factory):
     results = run_all(out, load_parameter_file(CI_PARAMETERS, list_notebooks()))
     index = render_html(results, out)
     return {"dir": out, "results": results, "index": index}
+
+
+@pytest.fixture(scope="session")
+def mc(tmp_path_factory):
+    """A 4-video mini-CLEVRER build (seed 0), read-only: tests copy what they change."""
+    from twgrpo_lib import cli
+
+    out = tmp_path_factory.mktemp("data") / "mc"
+    assert cli.main(["make-data", "--out", str(out), "--videos", "4", "--seed", "0", "--workers", "1"]) == 0
+    return out

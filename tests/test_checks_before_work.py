@@ -21,14 +21,6 @@ TRAIN = ["--max-steps", "1", "--num-generations", "2", "--per-device-train-batch
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
 
-@pytest.fixture(scope="module")
-def mc(tmp_path_factory):
-    """A 4-video mini-CLEVRER build."""
-    out = tmp_path_factory.mktemp("data") / "mc"
-    assert cli.main(["make-data", "--out", str(out), "--videos", "4", "--seed", "0", "--workers", "1"]) == 0
-    return out
-
-
 @pytest.fixture
 def no_model_loading(monkeypatch):
     """Loading a model (or asking the hub for one) fails the test: the checks must come first."""

@@ -7,8 +7,8 @@ shipped file with the rendezvous port moved (``main_process_port``, written by t
 settings file over ``paper_7b`` (``--config-file``: small sizes, float32, ``ddp_backend: gloo`` and
 ``use_cpu`` so the two processes meet on CPU). DeepSpeed falls back to its CPU accelerator (gloo), and
 its CPU Adam for the offloaded optimizer is compiled on first use (a few minutes, cached in
-``~/.cache/torch_extensions``). The model is the shipped checkpoint (it answers in format): a fresh ``build_tiny`` model earns reward 0 on
-every completion, so no step would move it.
+``~/.cache/torch_extensions``). The model is the shipped checkpoint (it answers in format): a fresh
+``build_tiny`` model earns reward 0 on every completion, so no step would move it.
 """
 
 import json

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from twgrpo_lib import cli
 from twgrpo_lib.data.run_folder import RunFolderError
 from twgrpo_lib.models.shipped import shipped_path
 from twgrpo_lib.train import grpo as training
@@ -20,13 +19,6 @@ from twgrpo_lib.train import resume
 
 M = str(shipped_path())
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-
-
-@pytest.fixture(scope="module")
-def mc(tmp_path_factory):
-    out = tmp_path_factory.mktemp("data") / "mc"
-    assert cli.main(["make-data", "--out", str(out), "--videos", "4", "--seed", "0", "--workers", "1"]) == 0
-    return out
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:

@@ -175,6 +175,18 @@ def read_dynamics(metrics_path: str | os.PathLike) -> list[dict]:
     return steps
 
 
+def finished_result(done: Path, wanted: dict) -> dict | None:
+    """The result recorded in ``done`` (a run's or the start's), None when there is none yet; recorded with
+    other settings is an error (the grid's run.json rules this out unless a file was edited)."""
+    if not done.exists():
+        return None
+    result = json.loads(done.read_text())
+    if result.get("settings") != wanted:
+        raise ValueError(f"{done}: finished with other settings ({result.get('settings')} != {wanted}); "
+                         "use another --out, or --force to move the grid aside and start over")
+    return result
+
+
 def run_one(row: Row, seed: int, settings: AblationSettings, *, train_fn: Callable, eval_fn: Callable) -> dict:
     """Train and evaluate one (row, seed), or read its ``result.json`` if it is finished; returns the result.
 
@@ -185,11 +197,7 @@ def run_one(row: Row, seed: int, settings: AblationSettings, *, train_fn: Callab
     folder = run_dir(settings.out, row.name, seed)
     wanted = settings.run_settings(row, seed)
     done = folder / RESULT
-    if done.exists():
-        result = json.loads(done.read_text())
-        if result.get("settings") != wanted:  # the grid's run.json rules this out unless a file was edited
-            raise ValueError(f"{done}: finished with other settings ({result.get('settings')} != {wanted}); "
-                             "use another --out, or --force to move the grid aside and start over")
+    if (result := finished_result(done, wanted)) is not None:
         return result
     train_dir = folder / "train"
     if not (train_dir / "train_settings.json").exists():  # written by training.train after the final save
@@ -231,11 +239,7 @@ def evaluate_start(settings: AblationSettings, *, eval_fn: Callable) -> dict:
     folder = Path(settings.out) / "start"
     done = folder / RESULT
     wanted = {"model": settings.model, **settings.run_settings(ROWS[0], 0)["evaluate"]}
-    if done.exists():
-        result = json.loads(done.read_text())
-        if result.get("settings") != wanted:  # the grid's run.json rules this out unless a file was edited
-            raise ValueError(f"{done}: evaluated with other settings ({result.get('settings')} != {wanted}); "
-                             "use another --out, or --force to move the grid aside and start over")
+    if (result := finished_result(done, wanted)) is not None:
         return result
     result = {"settings": wanted, **evaluate_both(settings, Path(settings.model), folder, eval_fn),
               "load_average": round(os.getloadavg()[0], 2)}
