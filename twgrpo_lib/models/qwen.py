@@ -221,13 +221,18 @@ def model_inputs(model, batch: dict[str, torch.Tensor]) -> dict:
     }
 
 
-def per_example_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean next-token loss over each example's target tokens, shape (B,)."""
-    logits = model(**model_inputs(model, batch)).logits[:, :-1].float()           # (B, L-1, V)
-    labels = batch["labels"][:, 1:]                                                # (B, L-1)
+def target_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-token loss over each example's target tokens, shape (B,), from a forward's ``logits``
+    (B, L, V) and the batch's ``labels`` (B, L; IGNORE outside the targets)."""
+    logits, labels = logits[:, :-1].float(), labels[:, 1:]                       # (B, L-1, V), (B, L-1)
     nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE, reduction="none")
     counts = (labels != IGNORE).sum(1).clamp(min=1)                                # (B,)
     return nll.sum(1) / counts
+
+
+def per_example_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean next-token loss over each example's target tokens, shape (B,)."""
+    return target_loss(model(**model_inputs(model, batch)).logits, batch["labels"])
 
 
 @torch.no_grad()

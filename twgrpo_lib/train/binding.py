@@ -38,7 +38,15 @@ from twgrpo_lib.data.examples import item_example
 from twgrpo_lib.data.formats import read_records
 from twgrpo_lib.data.run_folder import claim, decide
 from twgrpo_lib.data.synthetic.world import COLOURS, MATERIALS, SHAPES
-from twgrpo_lib.models.qwen import IGNORE, EncodedVideoCache, build_batch, checkpoint_path, load_model, model_inputs
+from twgrpo_lib.models.qwen import (
+    IGNORE,
+    EncodedVideoCache,
+    build_batch,
+    checkpoint_path,
+    load_model,
+    model_inputs,
+    target_loss,
+)
 from twgrpo_lib.train.pretrain import split_scenes, usable_scenes
 from twgrpo_lib.train.supervised import (
     TrainConfig,
@@ -146,9 +154,7 @@ def binding_losses(model, heads: torch.nn.ModuleDict, batch: dict, words: torch.
     ``option_words`` (N, C) and ``option_valid`` (N,) follow the target positions in row-major order (the
     words of the option whose line the predicted token belongs to; ``option_token_words``)."""
     out = model(**model_inputs(model, batch), output_hidden_states=True)
-    logits, labels = out.logits[:, :-1].float(), batch["labels"][:, 1:]               # (B, L-1, V), (B, L-1)
-    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE, reduction="none")
-    answer = (nll.sum(1) / (labels != IGNORE).sum(1).clamp(min=1)).mean()
+    answer = target_loss(out.logits, batch["labels"]).mean()
     hidden = out.hidden_states[layer]                                                  # (B, L, H)
     target, text = aux_positions(batch, model.config.video_token_id)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
